@@ -259,6 +259,10 @@ func parseEndpoint(s string) (endpoint, error) {
 	if s == "" {
 		return endpoint{}, fmt.Errorf("%w: endpoint is empty", ErrInvalidArgument)
 	}
+	if strings.Contains(s, "@") {
+		// User info may carry credentials: refuse without echoing it.
+		return endpoint{}, fmt.Errorf("%w: endpoint must not contain user info (set AccessKey/SecretKey instead)", ErrInvalidArgument)
+	}
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
 	}

@@ -343,6 +343,11 @@ func (c *Client) UploadPartCopy(ctx context.Context, in *UploadPartCopyInput) (*
 	if err := validateUploadID(in.UploadID); err != nil {
 		return nil, err
 	}
+	if in.SourceRangeEnd < 0 && in.SourceRangeStart != 0 {
+		// A copy-source range needs both ends; never widen it silently to
+		// the whole source (GetObject reads "Start to the end" this way).
+		return nil, invalid("copy source range %d-%d: SourceRangeEnd < 0 copies the whole source and needs SourceRangeStart 0", in.SourceRangeStart, in.SourceRangeEnd)
+	}
 	if in.SourceRangeEnd >= 0 {
 		if in.SourceRangeStart < 0 || in.SourceRangeEnd < in.SourceRangeStart {
 			return nil, invalid("copy source range %d-%d is invalid", in.SourceRangeStart, in.SourceRangeEnd)
@@ -479,6 +484,7 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 			return nil
 		},
 	}
+	retried := false
 	req.beforeRetry = func(ctx context.Context, failure error) (bool, error) {
 		done, rec, err := c.completedAlready(ctx, in.Bucket, in.Key, in.UploadID, parts)
 		if err != nil {
@@ -488,11 +494,14 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 			*out = *rec
 			return true, nil
 		}
+		retried = true
 		return false, nil
 	}
 	if err := c.do(ctx, req); err != nil {
-		if IsRetryable(err) && ctx.Err() == nil {
-			// The last attempt failed ambiguously: it may still have taken effect.
+		// The last attempt failed ambiguously, or a retry found the upload
+		// gone: an earlier attempt that ListParts still saw pending (the
+		// server was assembling the object) may have completed it since.
+		if (IsRetryable(err) || retried && IsNoSuchUpload(err)) && ctx.Err() == nil {
 			if done, rec, cerr := c.completedAlready(ctx, in.Bucket, in.Key, in.UploadID, parts); cerr == nil && done {
 				return rec, nil
 			}

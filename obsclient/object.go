@@ -274,7 +274,9 @@ func (c *Client) GetObject(ctx context.Context, in *GetObjectInput) (*GetObjectO
 				if err != nil {
 					return &transportError{err}
 				}
-				if s != in.RangeStart || (in.RangeEnd >= 0 && e > in.RangeEnd) || length != e-s+1 {
+				// Fewer bytes than asked only at the object's end.
+				short := (in.RangeEnd < 0 || e < in.RangeEnd) && total >= 0 && e != total-1
+				if s != in.RangeStart || (in.RangeEnd >= 0 && e > in.RangeEnd) || short || length != e-s+1 {
 					return &transportError{fmt.Errorf("%w: Content-Range %q does not answer bytes=%d-%d",
 						errMalformed, resp.Header.Get("Content-Range"), in.RangeStart, in.RangeEnd)}
 				}
@@ -316,9 +318,13 @@ func parseContentRange(s string) (start, end, total int64, err error) {
 	if end, err = strconv.ParseInt(b, 10, 64); err != nil || end < start {
 		return 0, 0, 0, bad
 	}
+	if start < 0 {
+		return 0, 0, 0, bad
+	}
 	if tot == "*" {
 		total = -1
-	} else if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+	} else if total, err = strconv.ParseInt(tot, 10, 64); err != nil || total <= end {
+		// The range must lie inside the object: END < TOTAL.
 		return 0, 0, 0, bad
 	}
 	return start, end, total, nil

@@ -30,4 +30,3 @@ func (c *Client) PresignedURL(method, bucket, key string, expires time.Duration)
 	}
 	return u.String(), nil
 }
-

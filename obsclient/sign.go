@@ -265,10 +265,15 @@ func v4SignedHeaderNames(h http.Header) []string {
 	return names
 }
 
-// canonicalQueryV4 re-encodes a wire query the V4 way: decoded pairs sorted
-// by key then value, RFC 3986-encoded, every pair written "k=v".
+// canonicalQueryV4 re-encodes a wire query the V4 way: pairs RFC
+// 3986-encoded, sorted by encoded key then encoded value (the V4 spec sorts
+// the encoded names, which differs from sorting the decoded ones as soon as
+// a name holds a byte above '~'), every pair written "k=v".
 func canonicalQueryV4(rawQuery string) string {
 	pairs := parseRawQuery(rawQuery)
+	for i := range pairs {
+		pairs[i] = queryPair{encodeRFC3986(pairs[i].key, false), encodeRFC3986(pairs[i].value, false)}
+	}
 	sort.Slice(pairs, func(i, j int) bool {
 		if pairs[i].key != pairs[j].key {
 			return pairs[i].key < pairs[j].key
@@ -277,7 +282,7 @@ func canonicalQueryV4(rawQuery string) string {
 	})
 	parts := make([]string, len(pairs))
 	for i, p := range pairs {
-		parts[i] = encodeRFC3986(p.key, false) + "=" + encodeRFC3986(p.value, false)
+		parts[i] = p.key + "=" + p.value
 	}
 	return strings.Join(parts, "&")
 }

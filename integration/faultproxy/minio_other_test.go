@@ -1,0 +1,7 @@
+//go:build !linux
+
+package faultproxy_test
+
+import "os/exec"
+
+func killWithParent(*exec.Cmd) {}

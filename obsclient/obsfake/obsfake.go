@@ -1,0 +1,555 @@
+// Package obsfake is an in-memory object store with the method set of
+// *obsclient.Client, for unit tests and fault injection. It keeps S3
+// semantics that the mount relies on: multipart uploads whose parts can be
+// overwritten, Complete checking part order, ETags and the minimum part
+// size, ranged and conditional GETs, copies with copy-source-if-match,
+// listings with prefix, delimiter and markers. Errors are *obsclient.Error
+// with a request ID, as the real client returns them.
+//
+// Faults: set Fault to fail, delay or observe any call. Integration tests
+// use a real MinIO instead (see integration/).
+package obsfake
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/obsfs/obsfs/obsclient"
+)
+
+// Store is the fake. The zero value is not usable; call New.
+type Store struct {
+	// MinPartSize is the minimum size of every part but the last, checked at
+	// Complete (S3: 5 MiB). Set it before use.
+	MinPartSize int64
+	// Fault, if set, runs before every call with the operation name (the
+	// method name, e.g. "UploadPart") and the input; a non-nil error is
+	// returned instead of performing the call.
+	Fault func(op string, in any) error
+
+	mu      sync.Mutex
+	objects map[string]*object // guarded by mu
+	uploads map[string]*mpu    // guarded by mu
+	seq     int                // guarded by mu
+	calls   map[string]int     // guarded by mu
+	bytesIn int64              // guarded by mu: payload bytes received
+	bytesCp int64              // guarded by mu: bytes copied server-side
+	now     func() time.Time
+}
+
+type object struct {
+	data  []byte
+	etag  string
+	meta  map[string]string
+	ctype string
+	mtime time.Time
+	// uploadID of the multipart upload that produced it ("" for PUT/copy).
+	uploadID string
+}
+
+type mpu struct {
+	key       string
+	meta      map[string]string
+	parts     map[int]*part
+	initiated time.Time
+}
+
+type part struct {
+	data  []byte
+	etag  string
+	mtime time.Time
+}
+
+// New returns an empty store with the S3 minimum part size.
+func New() *Store {
+	return &Store{
+		MinPartSize: obsclient.MinPartSizeS3,
+		objects:     map[string]*object{},
+		uploads:     map[string]*mpu{},
+		calls:       map[string]int{},
+		now:         time.Now,
+	}
+}
+
+// Calls returns how many times op was called (including faulted calls).
+func (s *Store) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+// BytesUploaded returns the payload bytes received by PutObject and
+// UploadPart; BytesCopied the bytes copied by UploadPartCopy/CopyObject.
+func (s *Store) BytesUploaded() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytesIn
+}
+
+// BytesCopied returns the bytes copied server-side.
+func (s *Store) BytesCopied() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytesCp
+}
+
+// Object returns a copy of the stored bytes of key.
+func (s *Store) Object(key string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[key]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), o.data...), true
+}
+
+// Keys returns every key, sorted.
+func (s *Store) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.objects))
+	for k := range s.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Uploads returns the number of multipart uploads in progress.
+func (s *Store) Uploads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.uploads)
+}
+
+// enter counts the call and runs the fault hook.
+func (s *Store) enter(ctx context.Context, op string, in any) error {
+	s.mu.Lock()
+	s.calls[op]++
+	s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("obs %s: %w", op, err)
+	}
+	if s.Fault != nil {
+		if err := s.Fault(op, in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errf builds a service error; called with mu held or not (seq is racy
+// only in tests' eyes, so it takes the lock itself when needed).
+func (s *Store) errLocked(status int, code, msg string) error {
+	s.seq++
+	return &obsclient.Error{Status: status, Code: code, Message: msg, RequestID: fmt.Sprintf("fake-%d", s.seq)}
+}
+
+func md5hex(p []byte) string {
+	sum := md5.Sum(p)
+	return hex.EncodeToString(sum[:])
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+func unquote(s string) string { return strings.Trim(s, `"`) }
+
+// readBody reads a body the way the client would send it.
+func readBody(r io.Reader) ([]byte, error) {
+	if r == nil {
+		return nil, nil
+	}
+	return io.ReadAll(r)
+}
+
+func checkMD5(p []byte, given string) bool {
+	if given == "" {
+		return true
+	}
+	sum := md5.Sum(p)
+	return base64.StdEncoding.EncodeToString(sum[:]) == given
+}
+
+func copyMeta(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// InitiateMultipartUpload starts an upload.
+func (s *Store) InitiateMultipartUpload(ctx context.Context, in *obsclient.InitiateMultipartUploadInput) (*obsclient.InitiateMultipartUploadOutput, error) {
+	if err := s.enter(ctx, "InitiateMultipartUpload", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	id := fmt.Sprintf("fake-upload-%06d-%s", s.seq, strings.Repeat("x", 40))
+	s.uploads[id] = &mpu{key: in.Key, meta: copyMeta(in.Metadata), parts: map[int]*part{}, initiated: s.now()}
+	return &obsclient.InitiateMultipartUploadOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), Bucket: in.Bucket, Key: in.Key, UploadID: id}, nil
+}
+
+// UploadPart stores a part (replacing an earlier one with the same number).
+func (s *Store) UploadPart(ctx context.Context, in *obsclient.UploadPartInput) (*obsclient.UploadPartOutput, error) {
+	if err := s.enter(ctx, "UploadPart", in); err != nil {
+		return nil, err
+	}
+	if in.PartNumber < 1 || in.PartNumber > obsclient.MaxPartNumber {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return nil, s.errLocked(400, "InvalidArgument", "part number out of range")
+	}
+	data, err := readBody(in.Body)
+	if err != nil {
+		return nil, fmt.Errorf("obs UploadPart: reading body: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.uploads[in.UploadID]
+	if !ok || u.key != in.Key {
+		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
+	}
+	if !checkMD5(data, in.ContentMD5) {
+		return nil, s.errLocked(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+	}
+	s.bytesIn += int64(len(data))
+	etag := quote(md5hex(data))
+	u.parts[in.PartNumber] = &part{data: data, etag: etag, mtime: s.now()}
+	s.seq++
+	return &obsclient.UploadPartOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: etag}, nil
+}
+
+// UploadPartCopy copies a range of an object into a part.
+func (s *Store) UploadPartCopy(ctx context.Context, in *obsclient.UploadPartCopyInput) (*obsclient.UploadPartCopyOutput, error) {
+	if err := s.enter(ctx, "UploadPartCopy", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.uploads[in.UploadID]
+	if !ok || u.key != in.Key {
+		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
+	}
+	src, ok := s.objects[in.SourceKey]
+	if !ok {
+		return nil, s.errLocked(404, "NoSuchKey", "The specified key does not exist.")
+	}
+	if in.SourceIfMatch != "" && unquote(in.SourceIfMatch) != unquote(src.etag) {
+		return nil, s.errLocked(412, "PreconditionFailed", "copy-source-if-match failed")
+	}
+	data := src.data
+	if in.SourceRangeEnd >= 0 {
+		if in.SourceRangeEnd >= int64(len(data)) || in.SourceRangeStart > in.SourceRangeEnd {
+			return nil, s.errLocked(416, "InvalidRange", "The requested range is not satisfiable")
+		}
+		data = data[in.SourceRangeStart : in.SourceRangeEnd+1]
+	}
+	data = append([]byte(nil), data...)
+	s.bytesCp += int64(len(data))
+	etag := quote(md5hex(data))
+	u.parts[in.PartNumber] = &part{data: data, etag: etag, mtime: s.now()}
+	s.seq++
+	return &obsclient.UploadPartCopyOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: etag, LastModified: s.now()}, nil
+}
+
+// CompleteMultipartUpload assembles the listed parts.
+func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.CompleteMultipartUploadInput) (*obsclient.CompleteMultipartUploadOutput, error) {
+	if err := s.enter(ctx, "CompleteMultipartUpload", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.uploads[in.UploadID]
+	if !ok || u.key != in.Key {
+		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
+	}
+	if len(in.Parts) == 0 {
+		return nil, s.errLocked(400, "MalformedXML", "no parts")
+	}
+	var buf bytes.Buffer
+	h := md5.New()
+	for i, p := range in.Parts {
+		if i > 0 && in.Parts[i-1].PartNumber >= p.PartNumber {
+			return nil, s.errLocked(400, "InvalidPartOrder", "parts not in ascending order")
+		}
+		up, ok := u.parts[p.PartNumber]
+		if !ok || unquote(up.etag) != unquote(p.ETag) {
+			return nil, s.errLocked(400, "InvalidPart", fmt.Sprintf("part %d missing or ETag mismatch", p.PartNumber))
+		}
+		if i < len(in.Parts)-1 && int64(len(up.data)) < s.MinPartSize {
+			return nil, s.errLocked(400, "EntityTooSmall", fmt.Sprintf("part %d has %d bytes", p.PartNumber, len(up.data)))
+		}
+		buf.Write(up.data)
+		raw, _ := hex.DecodeString(unquote(up.etag))
+		h.Write(raw)
+	}
+	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(in.Parts)))
+	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, mtime: s.now(), uploadID: in.UploadID}
+	delete(s.uploads, in.UploadID)
+	s.seq++
+	return &obsclient.CompleteMultipartUploadOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
+}
+
+// AbortMultipartUpload discards an upload; a missing one counts as aborted.
+func (s *Store) AbortMultipartUpload(ctx context.Context, in *obsclient.AbortMultipartUploadInput) (*obsclient.AbortMultipartUploadOutput, error) {
+	if err := s.enter(ctx, "AbortMultipartUpload", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.uploads, in.UploadID)
+	s.seq++
+	return &obsclient.AbortMultipartUploadOutput{RequestID: fmt.Sprintf("fake-%d", s.seq)}, nil
+}
+
+// ListParts lists an upload's parts (one page of up to MaxParts).
+func (s *Store) ListParts(ctx context.Context, in *obsclient.ListPartsInput) (*obsclient.ListPartsOutput, error) {
+	if err := s.enter(ctx, "ListParts", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.uploads[in.UploadID]
+	if !ok {
+		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
+	}
+	nums := make([]int, 0, len(u.parts))
+	for n := range u.parts {
+		if n > in.PartNumberMarker {
+			nums = append(nums, n)
+		}
+	}
+	sort.Ints(nums)
+	max := in.MaxParts
+	if max == 0 {
+		max = 1000
+	}
+	out := &obsclient.ListPartsOutput{Bucket: "", Key: u.key, UploadID: in.UploadID}
+	for i, n := range nums {
+		if i == max {
+			out.IsTruncated = true
+			break
+		}
+		p := u.parts[n]
+		out.Parts = append(out.Parts, obsclient.Part{PartNumber: n, ETag: p.etag, Size: int64(len(p.data)), LastModified: p.mtime})
+		out.NextPartNumberMarker = n
+	}
+	return out, nil
+}
+
+// ListMultipartUploads lists uploads in key order (prefix filter only).
+func (s *Store) ListMultipartUploads(ctx context.Context, in *obsclient.ListMultipartUploadsInput) (*obsclient.ListMultipartUploadsOutput, error) {
+	if err := s.enter(ctx, "ListMultipartUploads", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &obsclient.ListMultipartUploadsOutput{}
+	for id, u := range s.uploads {
+		if strings.HasPrefix(u.key, in.Prefix) {
+			out.Uploads = append(out.Uploads, obsclient.Upload{Key: u.key, UploadID: id, Initiated: u.initiated})
+		}
+	}
+	sort.Slice(out.Uploads, func(i, j int) bool {
+		a, b := out.Uploads[i], out.Uploads[j]
+		return a.Key < b.Key || a.Key == b.Key && a.UploadID < b.UploadID
+	})
+	return out, nil
+}
+
+// PutObject stores an object.
+func (s *Store) PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*obsclient.PutObjectOutput, error) {
+	if err := s.enter(ctx, "PutObject", in); err != nil {
+		return nil, err
+	}
+	data, err := readBody(in.Body)
+	if err != nil {
+		return nil, fmt.Errorf("obs PutObject: reading body: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !checkMD5(data, in.ContentMD5) {
+		return nil, s.errLocked(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+	}
+	s.bytesIn += int64(len(data))
+	etag := quote(md5hex(data))
+	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: in.ContentType, mtime: s.now()}
+	s.seq++
+	return &obsclient.PutObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: etag}, nil
+}
+
+func (s *Store) infoLocked(key string, o *object) obsclient.ObjectInfo {
+	return obsclient.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime,
+		ContentType: o.ctype, Metadata: copyMeta(o.meta)}
+}
+
+// HeadObject returns an object's metadata.
+func (s *Store) HeadObject(ctx context.Context, in *obsclient.HeadObjectInput) (*obsclient.HeadObjectOutput, error) {
+	if err := s.enter(ctx, "HeadObject", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[in.Key]
+	if !ok {
+		return nil, s.errLocked(404, "NotFound", "Not Found")
+	}
+	s.seq++
+	return &obsclient.HeadObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ObjectInfo: s.infoLocked(in.Key, o)}, nil
+}
+
+// GetObject returns an object or a range of it.
+func (s *Store) GetObject(ctx context.Context, in *obsclient.GetObjectInput) (*obsclient.GetObjectOutput, error) {
+	if err := s.enter(ctx, "GetObject", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[in.Key]
+	if !ok {
+		return nil, s.errLocked(404, "NoSuchKey", "The specified key does not exist.")
+	}
+	if in.IfMatch != "" && unquote(in.IfMatch) != unquote(o.etag) {
+		return nil, s.errLocked(412, "PreconditionFailed", "If-Match failed")
+	}
+	data := o.data
+	start := int64(0)
+	if in.RangeStart > 0 || in.RangeEnd >= 0 {
+		end := in.RangeEnd
+		if end < 0 || end >= int64(len(data)) {
+			end = int64(len(data)) - 1
+		}
+		if in.RangeStart >= int64(len(data)) {
+			return nil, s.errLocked(416, "InvalidRange", "The requested range is not satisfiable")
+		}
+		start = in.RangeStart
+		data = data[start : end+1]
+	}
+	s.seq++
+	return &obsclient.GetObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), Body: io.NopCloser(bytes.NewReader(data)),
+		ObjectInfo: s.infoLocked(in.Key, o), ContentLength: int64(len(data)), RangeStart: start}, nil
+}
+
+// DeleteObject deletes an object (a missing key succeeds).
+func (s *Store) DeleteObject(ctx context.Context, in *obsclient.DeleteObjectInput) (*obsclient.DeleteObjectOutput, error) {
+	if err := s.enter(ctx, "DeleteObject", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objects, in.Key)
+	s.seq++
+	return &obsclient.DeleteObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq)}, nil
+}
+
+// DeleteObjects deletes several objects.
+func (s *Store) DeleteObjects(ctx context.Context, in *obsclient.DeleteObjectsInput) (*obsclient.DeleteObjectsOutput, error) {
+	if err := s.enter(ctx, "DeleteObjects", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &obsclient.DeleteObjectsOutput{}
+	for _, o := range in.Objects {
+		delete(s.objects, o.Key)
+		if !in.Quiet {
+			out.Deleted = append(out.Deleted, obsclient.DeletedObject{Key: o.Key})
+		}
+	}
+	return out, nil
+}
+
+// CopyObject copies an object server-side.
+func (s *Store) CopyObject(ctx context.Context, in *obsclient.CopyObjectInput) (*obsclient.CopyObjectOutput, error) {
+	if err := s.enter(ctx, "CopyObject", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src, ok := s.objects[in.SourceKey]
+	if !ok {
+		return nil, s.errLocked(404, "NoSuchKey", "The specified key does not exist.")
+	}
+	if in.SourceIfMatch != "" && unquote(in.SourceIfMatch) != unquote(src.etag) {
+		return nil, s.errLocked(412, "PreconditionFailed", "copy-source-if-match failed")
+	}
+	meta, ctype := src.meta, src.ctype
+	if in.MetadataDirective == obsclient.MetadataReplace {
+		meta, ctype = copyMeta(in.Metadata), in.ContentType
+	}
+	data := append([]byte(nil), src.data...)
+	s.bytesCp += int64(len(data))
+	s.objects[in.Key] = &object{data: data, etag: src.etag, meta: meta, ctype: ctype, mtime: s.now()}
+	s.seq++
+	return &obsclient.CopyObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: src.etag, LastModified: s.now()}, nil
+}
+
+// ListObjects lists keys under a prefix, rolling up at the delimiter.
+func (s *Store) ListObjects(ctx context.Context, in *obsclient.ListObjectsInput) (*obsclient.ListObjectsOutput, error) {
+	if err := s.enter(ctx, "ListObjects", in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.objects))
+	for k := range s.objects {
+		if strings.HasPrefix(k, in.Prefix) && k > in.Marker {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	max := in.MaxKeys
+	if max == 0 {
+		max = 1000
+	}
+	out := &obsclient.ListObjectsOutput{}
+	seen := map[string]bool{}
+	count := 0
+	for _, k := range keys {
+		if count == max {
+			out.IsTruncated = true
+			break
+		}
+		if in.Delimiter != "" {
+			if i := strings.Index(k[len(in.Prefix):], in.Delimiter); i >= 0 {
+				cp := k[:len(in.Prefix)+i+len(in.Delimiter)]
+				if cp <= in.Marker || seen[cp] {
+					continue
+				}
+				seen[cp] = true
+				out.CommonPrefixes = append(out.CommonPrefixes, cp)
+				out.NextMarker = cp
+				count++
+				continue
+			}
+		}
+		o := s.objects[k]
+		out.Contents = append(out.Contents, obsclient.ObjectInfo{Key: k, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime})
+		out.NextMarker = k
+		count++
+	}
+	if !out.IsTruncated {
+		out.NextMarker = ""
+	}
+	return out, nil
+}
+
+// HeadBucket always succeeds.
+func (s *Store) HeadBucket(ctx context.Context, bucket string) error {
+	return s.enter(ctx, "HeadBucket", bucket)
+}

@@ -1,0 +1,53 @@
+package writeback
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// BlockCache is the ristretto-backed Cache of clean pages, bounded in
+// bytes. Its cost of an entry is the length of the value.
+type BlockCache struct {
+	c *ristretto.Cache[string, []byte]
+}
+
+var _ Cache = (*BlockCache)(nil)
+
+// NewBlockCache returns a cache holding at most maxBytes of values.
+func NewBlockCache(maxBytes int64) (*BlockCache, error) {
+	if maxBytes <= 0 {
+		return nil, fmt.Errorf("cache size %d must be positive", maxBytes)
+	}
+	items := max(maxBytes/pageSize, 64)
+	c, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+		NumCounters:        items * 10,
+		MaxCost:            maxBytes,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating block cache: %w", err)
+	}
+	return &BlockCache{c: c}, nil
+}
+
+func (b *BlockCache) Get(key string) ([]byte, bool) { return b.c.Get(key) }
+
+func (b *BlockCache) Set(key string, value []byte) { b.c.Set(key, value, int64(len(value))) }
+
+func (b *BlockCache) Del(key string) { b.c.Del(key) }
+
+// Close stops the cache's goroutines and drops everything.
+func (b *BlockCache) Close() { b.c.Close() }
+
+// objectPageKey names page idx of one committed version of an object.
+func objectPageKey(key, etag string, idx int64) string {
+	return fmt.Sprintf("o\x00%s\x00%s\x00%d", key, etag, idx)
+}
+
+// uploadPageKey names page idx of a part uploaded to an upload that is not
+// completed yet (its bytes are not readable from the store).
+func uploadPageKey(uploadID string, idx int64) string {
+	return fmt.Sprintf("u\x00%s\x00%d", uploadID, idx)
+}

@@ -1,0 +1,951 @@
+package writeback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+)
+
+// File is the content of one object while a mount has it open: the
+// committed version in the store (base) plus the changes not yet committed.
+//
+// Writes are cut into parts of the manager's layout. A part whose every
+// byte has been written is sealed and uploaded at once, as part number
+// idx+1 of the file's multipart upload, while the application keeps
+// writing; the budget bytes it holds are released when the upload
+// succeeds and its pages move to the clean cache. Flush commits: it uploads
+// the remaining parts (copying unchanged ranges of the committed version
+// server-side, filling holes with zeros) and completes the upload, or, for
+// a file smaller than one part, makes a single PutObject. Flush returning
+// nil means the store holds exactly the file's bytes.
+//
+// A write into a part that was already uploaded re-uploads that part
+// number, with the part's bytes taken from the clean cache. If the cache
+// dropped them, the bytes exist only inside the incomplete upload, so the
+// upload is committed first and the part is then patched like any part of
+// an existing object.
+//
+// Errors are sticky: after a failed upload every later operation returns
+// the error, the multipart upload is aborted, and the store keeps the
+// previous version of the object.
+//
+// A File is safe for concurrent use. Locking: mu guards all mutable fields;
+// store I/O runs without mu, either on sealed (immutable) buffers or while
+// committing is set, during which writers and readers wait on cond.
+type File struct {
+	m   *Manager
+	lay layout
+
+	mu   sync.Mutex
+	cond *sync.Cond
+
+	key        string            // guarded by mu: where commits go
+	base       Version           // guarded by mu: committed content
+	baseKey    string            // guarded by mu: where base lives
+	baseLimit  int64             // guarded by mu: bytes below it not held come from base
+	size       int64             // guarded by mu
+	dirty      bool              // guarded by mu: content differs from base
+	held       map[int]*partBuf  // guarded by mu: buffers being written
+	inflight   map[int]*partBuf  // guarded by mu: sealed buffers uploading
+	up         *upload           // guarded by mu: the multipart upload, if any
+	committing bool              // guarded by mu
+	err        error             // guarded by mu: sticky failure
+	meta       map[string]string // guarded by mu: user metadata for the next commit
+	lastUse    int64             // guarded by mu
+
+	ctx    context.Context // store I/O; cancelled by Discard
+	cancel context.CancelFunc
+}
+
+// upload is a multipart upload in progress.
+type upload struct {
+	key  string
+	once sync.Once
+	id   string           // set by init
+	err  error            // set by init
+	done map[int]donePart // guarded by File.mu: parts uploaded
+}
+
+type donePart struct {
+	etag string
+	size int64
+}
+
+// Open returns the File for key whose committed content is base
+// (base.Exists false for a new object). The caller owns the File until
+// Close or Discard.
+func (m *Manager) Open(key string, base Version) *File {
+	ctx, cancel := context.WithCancel(m.ctx)
+	f := &File{
+		m: m, lay: m.lay, key: key, base: base, baseKey: key,
+		held: map[int]*partBuf{}, inflight: map[int]*partBuf{},
+		ctx: ctx, cancel: cancel,
+	}
+	if base.Exists {
+		f.size, f.baseLimit = base.Size, base.Size
+	} else {
+		f.dirty = true // a new object: committing creates it, even empty
+	}
+	f.cond = sync.NewCond(&f.mu)
+	m.register(f)
+	return f
+}
+
+func (f *File) log() *logrus.Entry {
+	f.mu.Lock()
+	key := f.key
+	f.mu.Unlock()
+	return f.m.log.WithField("key", key)
+}
+
+// Key returns the key the next commit writes.
+func (f *File) Key() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.key
+}
+
+// Size returns the current length of the file.
+func (f *File) Size() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size
+}
+
+// Dirty reports whether the file has changes not yet committed.
+func (f *File) Dirty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirty
+}
+
+// Version returns the committed version this file is based on.
+func (f *File) Version() Version {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.base
+}
+
+// Err returns the sticky error, if any.
+func (f *File) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// SetMeta sets the user metadata the next commit writes.
+func (f *File) SetMeta(meta map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.meta = meta
+}
+
+// heldState returns the budget bytes held by buffers being written and the
+// time of the last write (for Manager.relieve).
+func (f *File) heldState() (held int64, lastUse int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.committing || f.err != nil {
+		return 0, 0
+	}
+	for _, b := range f.held {
+		held += b.reserved
+	}
+	return held, f.lastUse
+}
+
+// setErrLocked records the first failure.
+func (f *File) setErrLocked(err error) {
+	if f.err == nil {
+		f.err = err
+		f.m.log.WithFields(logrus.Fields{"key": f.key, "req_id": obsclient.RequestID(err)}).
+			WithError(err).Error("upload failed")
+	}
+}
+
+// waitIdleLocked waits until no commit runs and no part uploads.
+func (f *File) waitIdleLocked() {
+	for f.committing || len(f.inflight) > 0 {
+		f.cond.Wait()
+	}
+}
+
+// maxMemPart is the largest part the write buffer may hold whole.
+func (f *File) maxMemPart() int64 { return max(f.m.cfg.WriteBuffer/4, f.m.cfg.PartSize) }
+
+// WriteAt writes data at off. It returns only when the bytes are in the
+// file's buffers (not yet durable: see Flush). It waits for write-buffer
+// space if the budget is exhausted. ctx bounds only that wait.
+func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset %d", off)
+	}
+	if len(data) == 0 {
+		return 0, nil
+	}
+	end := off + int64(len(data))
+	if end > f.lay.maxSize() {
+		return 0, ErrFileTooLarge
+	}
+	if ps := f.lay.partSize(f.lay.partIndex(end - 1)); ps > f.maxMemPart() {
+		return 0, fmt.Errorf("%w (parts of %d bytes exceed a quarter of the write buffer)", ErrFileTooLarge, ps)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var spare int64 // budget acquired for this write and not yet charged
+	defer func() { f.m.budget.release(spare) }()
+	first, last := f.lay.partIndex(off), f.lay.partIndex(end-1)
+	for {
+		if f.err != nil {
+			return 0, f.err
+		}
+		if f.committing {
+			f.cond.Wait()
+			continue
+		}
+		retry, err := f.makeWritableLocked(ctx, first, last, &spare)
+		if err != nil {
+			return 0, err
+		}
+		if retry {
+			continue
+		}
+		// Budget the new memory this write needs.
+		var need int64
+		for i := first; i <= last; i++ {
+			start := f.lay.partOffset(i)
+			rel, n := max(off, start)-start, min(end, start+f.lay.partSize(i))-max(off, start)
+			if b := f.held[i]; b != nil {
+				need += max(0, b.capacity()+b.growth(rel, n)-b.reserved)
+			} else if start < f.baseLimit {
+				need += f.lay.partSize(i) // reserve the whole part: commit fills it from base
+			} else {
+				need += newPartBuf(i, start, f.lay.partSize(i)).growth(rel, n)
+			}
+		}
+		if need > spare {
+			f.m.budget.release(spare)
+			spare = 0
+			f.mu.Unlock()
+			err := f.m.budget.acquire(ctx, need)
+			f.mu.Lock()
+			if err != nil {
+				return 0, err
+			}
+			spare = need
+			continue // the state may have changed while unlocked
+		}
+		// Apply.
+		f.lastUse = f.m.clock.Add(1)
+		for i := first; i <= last; i++ {
+			start, psize := f.lay.partOffset(i), f.lay.partSize(i)
+			b := f.held[i]
+			if b == nil {
+				b = newPartBuf(i, start, psize)
+				if start < f.baseLimit {
+					b.reserved = psize
+					spare -= psize
+				}
+				f.held[i] = b
+			}
+			lo, hi := max(off, start), min(end, start+psize)
+			rel := lo - start
+			if charge := b.capacity() + b.growth(rel, hi-lo) - b.reserved; charge > 0 {
+				b.reserved += charge
+				spare -= charge
+			}
+			b.writeAt(data[lo-off:hi-off], rel)
+			b.valid = b.valid.add(rel, hi-start)
+			b.lastUse = f.lastUse
+		}
+		f.size = max(f.size, end)
+		f.dirty = true
+		for i := first; i <= last; i++ {
+			if b := f.held[i]; b != nil && b.full() {
+				f.sealLocked(b)
+			}
+		}
+		return len(data), nil
+	}
+}
+
+// makeWritableLocked prepares parts first..last for writing: it waits for
+// their uploads in flight and turns uploaded parts back into buffers (from
+// the clean cache, or by committing first when the cache lost them). It
+// returns retry=true whenever it released mu.
+func (f *File) makeWritableLocked(ctx context.Context, first, last int, spare *int64) (retry bool, err error) {
+	for i := first; i <= last; i++ {
+		if f.inflight[i] != nil {
+			f.cond.Wait()
+			return true, nil
+		}
+		if f.held[i] != nil || f.up == nil {
+			continue
+		}
+		if _, ok := f.up.done[i]; ok {
+			return f.reloadLocked(ctx, i, spare)
+		}
+	}
+	return false, nil
+}
+
+// reloadLocked turns uploaded part i back into a held buffer, charging its
+// whole size to the budget. Always returns retry=true.
+func (f *File) reloadLocked(ctx context.Context, i int, spare *int64) (bool, error) {
+	d := f.up.done[i]
+	if *spare < d.size {
+		f.m.budget.release(*spare)
+		*spare = 0
+		f.mu.Unlock()
+		err := f.m.budget.acquire(ctx, d.size)
+		f.mu.Lock()
+		if err != nil {
+			return false, err
+		}
+		*spare = d.size
+		return true, nil
+	}
+	start := f.lay.partOffset(i)
+	b := newPartBuf(i, start, f.lay.partSize(i))
+	for p := range b.pages {
+		off := start + int64(p)*pageSize
+		if off >= start+d.size {
+			break
+		}
+		pg, ok := f.m.cfg.Cache.Get(uploadPageKey(f.up.id, off/pageSize))
+		if !ok || int64(len(pg)) != min(pageSize, start+d.size-off) {
+			f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be patched")
+			if err := f.commitLocked(); err != nil {
+				return false, err
+			}
+			return true, nil
+		}
+		b.pages[p] = append(make([]byte, 0, pageSize), pg...)
+	}
+	b.valid = spans{{0, d.size}}
+	b.reserved = d.size
+	*spare -= d.size
+	f.held[i] = b
+	return true, nil
+}
+
+// sealLocked hands a full buffer to the uploader.
+func (f *File) sealLocked(b *partBuf) {
+	delete(f.held, b.idx)
+	f.inflight[b.idx] = b
+	if f.up == nil {
+		f.up = &upload{key: f.key, done: map[int]donePart{}}
+	}
+	up := f.up
+	f.m.inflight.Add(1)
+	go f.runUpload(up, b)
+}
+
+// initUpload initiates the multipart upload once.
+func (f *File) initUpload(up *upload, meta map[string]string) error {
+	up.once.Do(func() {
+		out, err := f.m.store.InitiateMultipartUpload(f.ctx, &obsclient.InitiateMultipartUploadInput{
+			Bucket: f.m.cfg.Bucket, Key: up.key, Metadata: meta, SSE: f.m.cfg.SSE})
+		if err != nil {
+			up.err = err
+			return
+		}
+		up.id = out.UploadID
+		f.m.log.WithFields(logrus.Fields{"key": up.key, "upload_id": up.id}).Debug("initiated multipart upload")
+	})
+	return up.err
+}
+
+// sseParts is the SSE-C of part uploads (KMS is fixed at Initiate).
+func (f *File) partInput(up *upload, idx int, body io.ReaderAt, n int64) *obsclient.UploadPartInput {
+	return &obsclient.UploadPartInput{
+		Bucket: f.m.cfg.Bucket, Key: up.key, PartNumber: idx + 1, UploadID: up.id,
+		Body: io.NewSectionReader(body, 0, n), SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
+	}
+}
+
+// runUpload uploads a sealed full buffer in the background.
+func (f *File) runUpload(up *upload, b *partBuf) {
+	defer f.m.inflight.Add(-1)
+	f.mu.Lock()
+	meta, failed := f.meta, f.err != nil
+	f.mu.Unlock()
+	var etag string
+	err := f.initUpload(up, meta)
+	if err == nil && !failed {
+		if err = f.m.uploads.Acquire(f.ctx, 1); err == nil {
+			f.mu.Lock()
+			failed = f.err != nil
+			f.mu.Unlock()
+			if !failed {
+				var out *obsclient.UploadPartOutput
+				out, err = f.m.store.UploadPart(f.ctx, f.partInput(up, b.idx, &pagesReader{b.pages, b.size}, b.size))
+				if err == nil {
+					etag = out.ETag
+				}
+			}
+			f.m.uploads.Release(1)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.inflight, b.idx)
+	switch {
+	case err != nil:
+		f.setErrLocked(fmt.Errorf("upload part %d of %q: %w", b.idx+1, up.key, err))
+	case !failed:
+		up.done[b.idx] = donePart{etag: etag, size: b.size}
+		f.cachePages(b, b.size, func(idx int64) string { return uploadPageKey(up.id, idx) })
+		f.m.log.WithFields(logrus.Fields{"key": up.key, "part": b.idx + 1, "bytes": b.size}).Debug("uploaded part")
+	}
+	f.m.budget.release(b.reserved)
+	b.reserved = 0
+	f.cond.Broadcast()
+}
+
+// cachePages offers the first n bytes of b's pages to the clean cache,
+// one entry per page. The cache gets its own immutable copies where a page
+// is short; full pages are handed over as they are (b must not be written
+// again).
+func (f *File) cachePages(b *partBuf, n int64, name func(pageIdx int64) string) {
+	for p := range b.pages {
+		rel := int64(p) * pageSize
+		if rel >= n {
+			break
+		}
+		want := min(pageSize, n-rel)
+		pg := b.pages[p]
+		if int64(len(pg)) != want {
+			full := make([]byte, want)
+			copy(full, pg)
+			pg = full
+		} else {
+			pg = pg[:want:want]
+		}
+		f.m.cfg.Cache.Set(name((b.start+rel)/pageSize), pg)
+	}
+}
+
+// Truncate sets the file's length. Bytes beyond the old length read as
+// zeros.
+func (f *File) Truncate(ctx context.Context, size int64) error {
+	if size < 0 {
+		return fmt.Errorf("negative size %d", size)
+	}
+	if size > f.lay.maxSize() {
+		return ErrFileTooLarge
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var spare int64
+	defer func() { f.m.budget.release(spare) }()
+	for {
+		if f.err != nil {
+			return f.err
+		}
+		if f.committing || len(f.inflight) > 0 {
+			f.cond.Wait()
+			continue
+		}
+		if size >= f.size {
+			if size > f.size {
+				f.size, f.dirty = size, true
+			}
+			return nil
+		}
+		// Shrink. The part containing the new end keeps its head; it must be
+		// a buffer if it was uploaded whole.
+		i := f.lay.partIndex(size)
+		start := f.lay.partOffset(i)
+		if size > start && f.held[i] == nil && f.up != nil {
+			if _, ok := f.up.done[i]; ok {
+				if _, err := f.reloadLocked(ctx, i, &spare); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		for j, b := range f.held {
+			if b.start >= size {
+				f.m.budget.release(b.reserved)
+				delete(f.held, j)
+			}
+		}
+		if f.up != nil {
+			for j := range f.up.done {
+				if f.lay.partOffset(j) >= size || j == i {
+					delete(f.up.done, j)
+				}
+			}
+		}
+		if b := f.held[i]; b != nil {
+			b.truncate(size - start)
+		}
+		f.baseLimit = min(f.baseLimit, size)
+		f.size, f.dirty = size, true
+		return nil
+	}
+}
+
+// ReadAt reads up to len(p) bytes at off: the file's current content,
+// including what is not yet committed. It returns io.EOF at or past the
+// end.
+func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset %d", off)
+	}
+	f.mu.Lock()
+	type baseSeg struct {
+		s, e int64
+		dst  []byte
+	}
+	var segs []baseSeg
+	var n int64
+	for {
+		if f.err != nil {
+			f.mu.Unlock()
+			return 0, f.err
+		}
+		if f.committing {
+			f.cond.Wait()
+			continue
+		}
+		if off >= f.size {
+			f.mu.Unlock()
+			return 0, io.EOF
+		}
+		n = min(int64(len(p)), f.size-off)
+		segs = segs[:0]
+		restart := false
+		// fromBase fills [s, e) from the committed version below baseLimit
+		// and with zeros above it.
+		fromBase := func(s, e int64) {
+			if s < f.baseLimit {
+				be := min(e, f.baseLimit)
+				segs = append(segs, baseSeg{s, be, p[s-off : be-off]})
+				s = be
+			}
+			if s < e {
+				clear(p[s-off : e-off])
+			}
+		}
+		for pos := off; pos < off+n && !restart; {
+			i := f.lay.partIndex(pos)
+			start := f.lay.partOffset(i)
+			segEnd := min(off+n, start+f.lay.partSize(i))
+			switch {
+			case f.held[i] != nil:
+				b := f.held[i]
+				b.readAt(p[pos-off:segEnd-off], pos-start)
+				for _, g := range b.valid.gaps(pos-start, segEnd-start) {
+					fromBase(start+g.s, start+g.e)
+				}
+			case f.inflight[i] != nil:
+				f.inflight[i].readAt(p[pos-off:segEnd-off], pos-start)
+			case f.up != nil && f.hasDone(i):
+				if !f.readUploadedLocked(p[pos-off:segEnd-off], pos) {
+					f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be read")
+					if err := f.commitLocked(); err != nil {
+						f.mu.Unlock()
+						return 0, err
+					}
+					restart = true
+				}
+			default:
+				fromBase(pos, segEnd)
+			}
+			pos = segEnd
+		}
+		if !restart {
+			break
+		}
+	}
+	key, ver := f.baseKey, f.base
+	f.mu.Unlock()
+	for _, s := range segs {
+		if err := f.m.readBase(ctx, key, ver, s.s, s.dst); err != nil {
+			return 0, err
+		}
+	}
+	if n < int64(len(p)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+
+func (f *File) hasDone(i int) bool {
+	_, ok := f.up.done[i]
+	return ok
+}
+
+// readUploadedLocked copies bytes of an uploaded (not yet completed) part
+// from the clean cache; false if the cache lost a page.
+func (f *File) readUploadedLocked(dst []byte, off int64) bool {
+	for len(dst) > 0 {
+		idx := off / pageSize
+		pg, ok := f.m.cfg.Cache.Get(uploadPageKey(f.up.id, idx))
+		po := off - idx*pageSize
+		if !ok || po >= int64(len(pg)) {
+			return false
+		}
+		c := copy(dst, pg[po:])
+		dst = dst[c:]
+		off += int64(c)
+	}
+	return true
+}
+
+// Flush commits the file if it has changes: on nil return the store holds
+// exactly the file's bytes. It returns the sticky error of an earlier
+// failure. ctx is not used to cancel the commit (a commit is never left
+// half done); it is accepted for symmetry.
+func (f *File) Flush(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.committing {
+		f.cond.Wait()
+	}
+	if f.err != nil {
+		f.waitIdleLocked() // every part settled, so the abort is final
+		f.cleanupLocked()
+		return f.err
+	}
+	if !f.dirty {
+		return nil
+	}
+	return f.commitLocked()
+}
+
+// commitLocked makes the store hold the file's content. Called with mu
+// held and committing false; it releases mu during I/O.
+func (f *File) commitLocked() error {
+	f.committing = true
+	defer func() {
+		f.committing = false
+		f.cond.Broadcast()
+	}()
+	for len(f.inflight) > 0 {
+		f.cond.Wait()
+	}
+	if f.err != nil {
+		f.cleanupLocked()
+		return f.err
+	}
+	var err error
+	if f.size < f.lay.partSize(0) {
+		err = f.commitSingleLocked()
+	} else {
+		err = f.commitMultipartLocked()
+	}
+	if err != nil {
+		f.setErrLocked(err)
+		f.cleanupLocked()
+		return f.err
+	}
+	return nil
+}
+
+// cleanupLocked, after a failure, aborts the multipart upload and drops
+// every buffer. Called with mu held and nothing in flight.
+func (f *File) cleanupLocked() {
+	if len(f.inflight) > 0 {
+		return // runUpload will finish; the next Flush cleans up
+	}
+	if f.up != nil {
+		up := f.up
+		f.up = nil
+		if up.id != "" {
+			f.m.abort(up.key, up.id)
+		}
+	}
+	for i, b := range f.held {
+		f.m.budget.release(b.reserved)
+		delete(f.held, i)
+	}
+	f.dirty = false
+}
+
+// fillGapsUnlocked fills the bytes of b's first n bytes that are neither
+// valid nor above baseLimit, from the committed version. It runs while
+// committing is set, so b is not written concurrently.
+func (f *File) fillGapsUnlocked(b *partBuf, n int64, key string, ver Version, baseLimit int64) error {
+	limit := min(n, baseLimit-b.start)
+	for _, g := range b.valid.gaps(0, max(limit, 0)) {
+		b.ensure(g.s, g.e-g.s)
+		dst := make([]byte, g.e-g.s)
+		if err := f.m.readBase(f.ctx, key, ver, b.start+g.s, dst); err != nil {
+			return err
+		}
+		b.writeAt(dst, g.s)
+	}
+	return nil
+}
+
+// commitSingleLocked writes a file smaller than one part with PutObject.
+func (f *File) commitSingleLocked() error {
+	size, key, meta := f.size, f.key, f.meta
+	baseKey, ver, baseLimit := f.baseKey, f.base, f.baseLimit
+	b := f.held[0]
+	var fillCharge int64
+	if b == nil {
+		b = newPartBuf(0, 0, f.lay.partSize(0))
+		fillCharge = min(size, baseLimit)
+	}
+	up := f.up
+	f.mu.Unlock()
+	out, err := func() (*obsclient.PutObjectOutput, error) {
+		if fillCharge > 0 {
+			if err := f.m.fill.Acquire(f.ctx, fillCharge); err != nil {
+				return nil, err
+			}
+			defer f.m.fill.Release(fillCharge)
+		}
+		if err := f.fillGapsUnlocked(b, size, baseKey, ver, baseLimit); err != nil {
+			return nil, err
+		}
+		return f.m.store.PutObject(f.ctx, &obsclient.PutObjectInput{
+			Bucket: f.m.cfg.Bucket, Key: key, Body: io.NewSectionReader(&pagesReader{b.pages, size}, 0, size),
+			Metadata: meta, SSE: f.m.cfg.SSE})
+	}()
+	if err == nil && up != nil && up.id != "" {
+		f.m.abort(up.key, up.id) // parts uploaded before a shrink below one part
+	}
+	f.mu.Lock()
+	if err != nil {
+		return fmt.Errorf("put object %q: %w", key, err)
+	}
+	f.finishCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, []*partBuf{b})
+	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID}).Info("committed object")
+	return nil
+}
+
+// partJob is one part of a multipart commit.
+type partJob struct {
+	idx        int
+	start, end int64
+	kind       int // jobUpload, jobKeep, jobCopy, jobZeros, jobFill
+	buf        *partBuf
+	etag       string
+}
+
+const (
+	jobUpload = iota // a held buffer (gaps filled from base first)
+	jobKeep          // already uploaded, unchanged
+	jobCopy          // unchanged range of the committed version: copy server-side
+	jobZeros         // a hole: zeros
+	jobFill          // straddles the end of the committed range: base bytes then zeros
+)
+
+// commitMultipartLocked uploads what is missing and completes the upload.
+func (f *File) commitMultipartLocked() error {
+	size, key, meta := f.size, f.key, f.meta
+	baseKey, ver, baseLimit := f.baseKey, f.base, f.baseLimit
+	if f.up == nil {
+		f.up = &upload{key: key, done: map[int]donePart{}}
+	}
+	up := f.up
+	if up.key != key {
+		return fmt.Errorf("internal error: upload for %q but file is now %q", up.key, key)
+	}
+	n := f.lay.numParts(size)
+	jobs := make([]*partJob, n)
+	for i := 0; i < n; i++ {
+		start, end := f.lay.partRange(i, size)
+		j := &partJob{idx: i, start: start, end: end}
+		d, done := up.done[i]
+		switch {
+		case f.held[i] != nil:
+			j.kind, j.buf = jobUpload, f.held[i]
+		case done && d.size == end-start:
+			j.kind, j.etag = jobKeep, d.etag
+		case done:
+			return fmt.Errorf("internal error: part %d uploaded with %d bytes, file now needs %d", i+1, d.size, end-start)
+		case end <= baseLimit:
+			j.kind = jobCopy
+		case start >= baseLimit:
+			j.kind = jobZeros
+		default:
+			j.kind = jobFill
+		}
+		jobs[i] = j
+	}
+	f.mu.Unlock()
+	etag, reqID, err := f.runCommitJobs(up, jobs, meta, baseKey, ver, baseLimit)
+	f.mu.Lock()
+	if err != nil {
+		return err
+	}
+	var bufs []*partBuf
+	for _, j := range jobs {
+		if j.buf != nil {
+			bufs = append(bufs, j.buf)
+		}
+	}
+	// Pages of parts uploaded earlier move from the upload's name to the
+	// object version's, if the cache still has them.
+	newVer := Version{Exists: true, Size: size, ETag: etag}
+	for _, j := range jobs {
+		if j.kind != jobKeep {
+			continue
+		}
+		for off := j.start; off < j.end; off += pageSize {
+			if pg, ok := f.m.cfg.Cache.Get(uploadPageKey(up.id, off/pageSize)); ok {
+				f.m.cfg.Cache.Set(objectPageKey(key, etag, off/pageSize), pg)
+				f.m.cfg.Cache.Del(uploadPageKey(up.id, off/pageSize))
+			}
+		}
+	}
+	f.up = nil
+	f.finishCommitLocked(key, newVer, bufs)
+	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID}).Info("committed object")
+	return nil
+}
+
+// runCommitJobs uploads, copies and fills the parts in parallel (bounded
+// by the mount-wide upload limit) and completes the upload. It runs
+// without mu while committing is set.
+func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string, baseKey string, ver Version, baseLimit int64) (etag, reqID string, err error) {
+	if err := f.initUpload(up, meta); err != nil {
+		return "", "", err
+	}
+	g, ctx := errgroup.WithContext(f.ctx)
+	for _, j := range jobs {
+		if j.kind == jobKeep {
+			continue
+		}
+		g.Go(func() error {
+			if err := f.m.uploads.Acquire(ctx, 1); err != nil {
+				return err
+			}
+			defer f.m.uploads.Release(1)
+			return f.runJob(ctx, up, j, baseKey, ver, baseLimit)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", "", err
+	}
+	parts := make([]obsclient.CompletedPart, len(jobs))
+	var total int64
+	for i, j := range jobs {
+		if j.idx != i || j.etag == "" {
+			return "", "", fmt.Errorf("internal error: part %d missing before complete", i+1)
+		}
+		parts[i] = obsclient.CompletedPart{PartNumber: j.idx + 1, ETag: j.etag}
+		total += j.end - j.start
+	}
+	if n := len(jobs); n > 0 && total != jobs[n-1].end {
+		return "", "", fmt.Errorf("internal error: parts hold %d bytes, file has %d", total, jobs[n-1].end)
+	}
+	sort.Slice(parts, func(a, b int) bool { return parts[a].PartNumber < parts[b].PartNumber })
+	out, err := f.m.store.CompleteMultipartUpload(f.ctx, &obsclient.CompleteMultipartUploadInput{
+		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, Parts: parts})
+	if err != nil {
+		return "", "", err
+	}
+	return out.ETag, out.RequestID, nil
+}
+
+// runJob produces one part of a multipart commit.
+func (f *File) runJob(ctx context.Context, up *upload, j *partJob, baseKey string, ver Version, baseLimit int64) error {
+	n := j.end - j.start
+	var body io.ReaderAt
+	switch j.kind {
+	case jobUpload:
+		if err := f.fillGapsUnlocked(j.buf, n, baseKey, ver, baseLimit); err != nil {
+			return err
+		}
+		body = &pagesReader{j.buf.pages, n}
+	case jobZeros:
+		body = zeroReader{n}
+	case jobFill:
+		if err := f.m.fill.Acquire(ctx, n); err != nil {
+			return err
+		}
+		defer f.m.fill.Release(n)
+		b := newPartBuf(j.idx, j.start, n)
+		if err := f.fillGapsUnlocked(b, n, baseKey, ver, baseLimit); err != nil {
+			return err
+		}
+		body = &pagesReader{b.pages, n}
+	case jobCopy:
+		out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
+			Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: j.idx + 1,
+			SourceBucket: f.m.cfg.Bucket, SourceKey: baseKey,
+			SourceRangeStart: j.start, SourceRangeEnd: j.end - 1, SourceIfMatch: ver.ETag,
+			SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
+			SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
+		})
+		if err != nil {
+			if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {
+				return fmt.Errorf("%w: copying part %d from %q: %v", ErrConflict, j.idx+1, baseKey, err)
+			}
+			return err
+		}
+		j.etag = out.ETag
+		return nil
+	}
+	out, err := f.m.store.UploadPart(ctx, f.partInput(up, j.idx, body, n))
+	if err != nil {
+		return err
+	}
+	j.etag = out.ETag
+	return nil
+}
+
+// finishCommitLocked records a successful commit: the new version becomes
+// the base, buffers move to the clean cache and release their budget.
+func (f *File) finishCommitLocked(key string, ver Version, bufs []*partBuf) {
+	for _, b := range bufs {
+		n := min(b.size, ver.Size-b.start)
+		if n > 0 {
+			f.cachePages(b, n, func(idx int64) string { return objectPageKey(key, ver.ETag, idx) })
+		}
+		if f.held[b.idx] == b {
+			delete(f.held, b.idx)
+		}
+		f.m.budget.release(b.reserved)
+		b.reserved = 0
+	}
+	f.base, f.baseKey, f.baseLimit = ver, key, ver.Size
+	f.dirty = false
+	f.up = nil
+}
+
+// Close flushes the file if it is dirty and releases it. The error is the
+// flush's. The File must not be used afterwards.
+func (f *File) Close() error {
+	err := f.Flush(f.ctx)
+	f.mu.Lock()
+	if err != nil {
+		f.cleanupLocked()
+	}
+	f.mu.Unlock()
+	f.m.unregister(f)
+	f.cancel()
+	return err
+}
+
+// ErrDiscarded is the sticky error of a discarded file.
+var ErrDiscarded = errors.New("writeback: file discarded")
+
+// Discard drops every change not yet committed, aborts the multipart
+// upload and releases the File (unlink of a file being written). The
+// store keeps whatever version was last committed.
+func (f *File) Discard() {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = ErrDiscarded
+	}
+	f.cancel() // stop uploads in flight
+	f.waitIdleLocked()
+	f.cleanupLocked()
+	f.mu.Unlock()
+	f.m.unregister(f)
+}

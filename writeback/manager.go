@@ -1,0 +1,293 @@
+package writeback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/semaphore"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Bucket all keys live in.
+	Bucket string
+	// PartSize is the size of the first tier of parts, a multiple of
+	// pageSize (1 MiB). Default 8 MiB. S3 and MinIO need at least 5 MiB.
+	PartSize int64
+	// TierParts is how many parts each size tier has before the part size
+	// doubles. Default 1000 (so 8 MiB parts allow ≈ 7.8 TiB per file).
+	TierParts int
+	// Concurrency is the number of part uploads and copies in flight across
+	// all files. Default 8.
+	Concurrency int
+	// WriteBuffer is the memory budget, in bytes, for data not yet durable
+	// in the store, across all files. Default 512 MiB. It must hold at least
+	// two parts of the first tier.
+	WriteBuffer int64
+	// Cache holds clean pages; nil caches nothing.
+	Cache Cache
+	// SSE is applied to every object written (KMS on Initiate/Put, SSE-C on
+	// every request touching the data).
+	SSE obsclient.SSE
+	// Logger; default discards.
+	Logger *logrus.Entry
+	// AbortTimeout bounds the AbortMultipartUpload issued after a failure.
+	// Default 1 minute.
+	AbortTimeout time.Duration
+}
+
+// Defaults for Config.
+const (
+	DefaultPartSize    = 8 << 20
+	DefaultTierParts   = 1000
+	DefaultConcurrency = 8
+	DefaultWriteBuffer = 512 << 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.PartSize == 0 {
+		c.PartSize = DefaultPartSize
+	}
+	if c.TierParts == 0 {
+		c.TierParts = DefaultTierParts
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.WriteBuffer == 0 {
+		c.WriteBuffer = DefaultWriteBuffer
+	}
+	if c.Cache == nil {
+		c.Cache = NopCache{}
+	}
+	if c.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(discardWriter{})
+		c.Logger = logrus.NewEntry(l)
+	}
+	if c.AbortTimeout == 0 {
+		c.AbortTimeout = time.Minute
+	}
+	return c
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Validate reports the first problem with c after defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := obsclient.ValidateBucketName(c.Bucket); err != nil {
+		return err
+	}
+	if _, err := newLayout(c.PartSize, c.TierParts); err != nil {
+		return err
+	}
+	if c.PartSize > obsclient.MaxPartSize {
+		return fmt.Errorf("part size %d exceeds 5 GiB", c.PartSize)
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("upload concurrency %d must be at least 1", c.Concurrency)
+	}
+	if c.WriteBuffer < 2*c.PartSize {
+		return fmt.Errorf("write buffer %d must hold at least two parts (2 × %d)", c.WriteBuffer, c.PartSize)
+	}
+	if c.AbortTimeout < 0 {
+		return errors.New("negative abort timeout")
+	}
+	return nil
+}
+
+// Manager owns the mount-wide resources of the write-back layer: the
+// memory budget, the upload concurrency limit, the clean-page cache, and
+// the set of open files.
+//
+// Lock order: File.mu, then Manager.mu. Never hold Manager.mu while
+// calling into a File.
+type Manager struct {
+	cfg   Config
+	store Store
+	lay   layout
+	log   *logrus.Entry
+
+	budget  *budget
+	uploads *semaphore.Weighted // part uploads/copies in flight
+	fill    *semaphore.Weighted // bytes of commit-time buffers outside the budget
+
+	ctx    context.Context // cancelled by Close: background work stops
+	cancel context.CancelFunc
+
+	inflight atomic.Int64 // sealed parts queued or uploading, all files
+	clock    atomic.Int64 // logical time for eviction order
+
+	mu        sync.Mutex
+	files     map[*File]struct{} // guarded by mu
+	relieving bool               // guarded by mu: a pressure commit is running
+}
+
+// New validates cfg and returns a Manager writing through store.
+func New(store Store, cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	lay, _ := newLayout(cfg.PartSize, cfg.TierParts)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		cfg: cfg, store: store, lay: lay, log: cfg.Logger,
+		uploads: semaphore.NewWeighted(int64(cfg.Concurrency)),
+		fill:    semaphore.NewWeighted(max(cfg.WriteBuffer/4, 2*cfg.PartSize)),
+		ctx:     ctx, cancel: cancel,
+		files: map[*File]struct{}{},
+	}
+	m.budget = newBudget(cfg.WriteBuffer, m.relieve)
+	return m, nil
+}
+
+// MaxFileSize is the largest file the part layout allows.
+func (m *Manager) MaxFileSize() int64 { return m.lay.maxSize() }
+
+// Cache returns the clean-page cache.
+func (m *Manager) Cache() Cache { return m.cfg.Cache }
+
+// Stats is a snapshot of the manager's resource use.
+type Stats struct {
+	Files         int   // open files
+	DirtyFiles    int   // files with data not yet committed
+	InflightParts int64 // parts queued or uploading
+}
+
+// Stats returns a snapshot of resource use.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	files := make([]*File, 0, len(m.files))
+	for f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	s := Stats{Files: len(files), InflightParts: m.inflight.Load()}
+	for _, f := range files {
+		if f.Dirty() {
+			s.DirtyFiles++
+		}
+	}
+	return s
+}
+
+func (m *Manager) register(f *File) {
+	m.mu.Lock()
+	m.files[f] = struct{}{}
+	m.mu.Unlock()
+}
+
+func (m *Manager) unregister(f *File) {
+	m.mu.Lock()
+	delete(m.files, f)
+	m.mu.Unlock()
+}
+
+// relieve runs while a writer waits for write-buffer space. If parts are
+// uploading, their completion will free space and nothing is done.
+// Otherwise all the space is held by partly written parts that nothing will
+// upload on its own, so the least recently written dirty file is committed
+// in the background (it becomes durable early; later writes patch it).
+func (m *Manager) relieve() {
+	if m.inflight.Load() > 0 {
+		return
+	}
+	m.mu.Lock()
+	if m.relieving {
+		m.mu.Unlock()
+		return
+	}
+	files := make([]*File, 0, len(m.files))
+	for f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	var victim *File
+	var oldest int64
+	for _, f := range files {
+		held, last := f.heldState()
+		if held > 0 && (victim == nil || last < oldest) {
+			victim, oldest = f, last
+		}
+	}
+	if victim == nil {
+		return
+	}
+	m.mu.Lock()
+	if m.relieving {
+		m.mu.Unlock()
+		return
+	}
+	m.relieving = true
+	m.mu.Unlock()
+	go func() {
+		defer func() {
+			m.mu.Lock()
+			m.relieving = false
+			m.mu.Unlock()
+		}()
+		victim.log().Info("write buffer full of partly written parts: committing this file early")
+		if err := victim.Flush(m.ctx); err != nil {
+			victim.log().WithError(err).Error("early commit under memory pressure failed")
+		}
+	}()
+}
+
+// Drain commits every dirty file, waiting up to ctx. It returns the files'
+// errors joined.
+func (m *Manager) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	files := make([]*File, 0, len(m.files))
+	for f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		if err := f.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.Key(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close aborts what is still pending (files that Drain could not commit)
+// and stops background work. Files must not be used afterwards.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	files := make([]*File, 0, len(m.files))
+	for f := range m.files {
+		files = append(files, f)
+	}
+	m.mu.Unlock()
+	for _, f := range files {
+		f.Discard()
+	}
+	m.cancel()
+}
+
+// abort aborts an upload on a fresh context, so that cancellation of the
+// operation that failed never leaks an upload.
+func (m *Manager) abort(key, uploadID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.AbortTimeout)
+	defer cancel()
+	_, err := m.store.AbortMultipartUpload(ctx, &obsclient.AbortMultipartUploadInput{
+		Bucket: m.cfg.Bucket, Key: key, UploadID: uploadID})
+	log := m.log.WithFields(logrus.Fields{"key": key, "upload_id": uploadID})
+	if err != nil {
+		log.WithError(err).WithField("req_id", obsclient.RequestID(err)).
+			Error("aborting multipart upload failed: the upload is left in the bucket")
+		return
+	}
+	log.Info("aborted multipart upload")
+}

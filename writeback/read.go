@@ -1,0 +1,90 @@
+package writeback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/obsfs/obsfs/obsclient"
+)
+
+// readBase reads [off, off+len(dst)) of the committed version ver of key:
+// page by page from the clean cache, fetching missing runs of pages with
+// one ranged GET each (conditional on the version's ETag) and offering
+// the fetched pages to the cache. A version that no longer matches the
+// store yields ErrConflict.
+func (m *Manager) readBase(ctx context.Context, key string, ver Version, off int64, dst []byte) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	end := off + int64(len(dst))
+	if !ver.Exists || off < 0 || end > ver.Size {
+		return fmt.Errorf("internal error: read [%d,%d) of %q outside its committed %d bytes", off, end, key, ver.Size)
+	}
+	first, last := off/pageSize, (end-1)/pageSize
+	pages := make([][]byte, last-first+1)
+	for idx := first; idx <= last; idx++ {
+		if pg, ok := m.cfg.Cache.Get(objectPageKey(key, ver.ETag, idx)); ok && int64(len(pg)) == pageLen(idx, ver.Size) {
+			pages[idx-first] = pg
+		}
+	}
+	for idx := first; idx <= last; {
+		if pages[idx-first] != nil {
+			idx++
+			continue
+		}
+		run := idx
+		for run+1 <= last && pages[run+1-first] == nil {
+			run++
+		}
+		var err error
+		for attempt := 1; attempt <= 3; attempt++ {
+			// GetObject retries until the response starts; a body cut
+			// short afterwards is retried here.
+			if err = m.fetchPages(ctx, key, ver, idx, run, pages[idx-first:run+1-first]); err == nil ||
+				errors.Is(err, ErrConflict) || ctx.Err() != nil || !obsclient.IsRetryable(err) {
+				break
+			}
+			m.log.WithField("key", key).WithField("attempt", attempt).WithError(err).Warn("read failed, retrying")
+		}
+		if err != nil {
+			return err
+		}
+		idx = run + 1
+	}
+	for idx := first; idx <= last; idx++ {
+		pg := pages[idx-first]
+		ps := idx * pageSize
+		lo, hi := max(off, ps), min(end, ps+int64(len(pg)))
+		copy(dst[lo-off:hi-off], pg[lo-ps:hi-ps])
+	}
+	return nil
+}
+
+// pageLen is the length of page idx of an object of the given size.
+func pageLen(idx, size int64) int64 { return min(pageSize, size-idx*pageSize) }
+
+// fetchPages GETs pages first..last of ver into out and the cache.
+func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first, last int64, out [][]byte) error {
+	rs, re := first*pageSize, min((last+1)*pageSize, ver.Size)
+	o, err := m.store.GetObject(ctx, &obsclient.GetObjectInput{
+		Bucket: m.cfg.Bucket, Key: key, RangeStart: rs, RangeEnd: re - 1, IfMatch: ver.ETag,
+		SseC: m.cfg.SSE.SseC, SseCKey: m.cfg.SSE.SseCKey})
+	if err != nil {
+		if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {
+			return fmt.Errorf("%w: reading %q: %v", ErrConflict, key, err)
+		}
+		return fmt.Errorf("reading %q bytes %d-%d: %w", key, rs, re-1, err)
+	}
+	defer o.Body.Close()
+	for idx := first; idx <= last; idx++ {
+		pg := make([]byte, pageLen(idx, ver.Size))
+		if _, err := io.ReadFull(o.Body, pg); err != nil {
+			return fmt.Errorf("reading %q bytes %d-%d: %w", key, rs, re-1, err)
+		}
+		out[idx-first] = pg
+		m.cfg.Cache.Set(objectPageKey(key, ver.ETag, idx), pg)
+	}
+	return nil
+}
