@@ -154,7 +154,7 @@ func TestServiceErrorFields(t *testing.T) {
 			if tt.method == "HEAD" {
 				_, err = c.HeadObject(context.Background(), &HeadObjectInput{Bucket: "bkt", Key: "k"})
 			} else {
-				_, err = c.GetObject(context.Background(), &GetObjectInput{Bucket: "bkt", Key: "k", RangeEnd: -1})
+				_, err = c.GetObject(context.Background(), &GetObjectInput{Bucket: "bkt", Key: "k"})
 			}
 			var e *Error
 			if !errors.As(err, &e) {
@@ -524,22 +524,22 @@ func TestGetObjectRanges(t *testing.T) {
 		w.Header().Set("ETag", `"e"`)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(object))
 	}
-	got, out, err := read(&GetObjectInput{RangeStart: 5, RangeEnd: 9})
+	got, out, err := read(&GetObjectInput{Range: &Range{Start: 5, End: 9}})
 	if err != nil || string(got) != "56789" || out.RangeStart != 5 || out.Size != 20 || out.ContentLength != 5 {
 		t.Errorf("range 5-9: %q %+v %v", got, out, err)
 	}
 	if s.requests()[len(s.requests())-1].Header.Get("Range") != "bytes=5-9" {
 		t.Errorf("Range header %q", s.requests()[len(s.requests())-1].Header.Get("Range"))
 	}
-	got, _, err = read(&GetObjectInput{RangeStart: 15, RangeEnd: -1})
+	got, _, err = read(&GetObjectInput{Range: &Range{Start: 15, End: -1}})
 	if err != nil || string(got) != "fghij" {
 		t.Errorf("range 15-: %q %v", got, err)
 	}
-	got, _, err = read(&GetObjectInput{RangeStart: 18, RangeEnd: 100})
+	got, _, err = read(&GetObjectInput{Range: &Range{Start: 18, End: 100}})
 	if err != nil || string(got) != "ij" {
 		t.Errorf("range past the end: %q %v", got, err)
 	}
-	got, out, err = read(&GetObjectInput{RangeEnd: -1})
+	got, out, err = read(&GetObjectInput{})
 	if err != nil || !bytes.Equal(got, object) || out.Size != 20 {
 		t.Errorf("whole object: %q %v", got, err)
 	}
@@ -549,7 +549,7 @@ func TestGetObjectRanges(t *testing.T) {
 
 	// A server that ignores the Range and answers 200 with everything.
 	script = func(w http.ResponseWriter, r *http.Request) { w.Write(object) }
-	if _, _, err := read(&GetObjectInput{RangeStart: 5, RangeEnd: 9}); err == nil {
+	if _, _, err := read(&GetObjectInput{Range: &Range{Start: 5, End: 9}}); err == nil {
 		t.Error("range answered by 200 was accepted")
 	}
 	// A 206 for other bytes than asked.
@@ -558,7 +558,7 @@ func TestGetObjectRanges(t *testing.T) {
 		w.WriteHeader(206)
 		w.Write(object[:5])
 	}
-	if _, _, err := read(&GetObjectInput{RangeStart: 5, RangeEnd: 9}); err == nil {
+	if _, _, err := read(&GetObjectInput{Range: &Range{Start: 5, End: 9}}); err == nil {
 		t.Error("wrong Content-Range accepted")
 	}
 	// A 206 that stops short of what was asked, before the object's end.
@@ -567,10 +567,10 @@ func TestGetObjectRanges(t *testing.T) {
 		w.WriteHeader(206)
 		w.Write(object[5:7])
 	}
-	if got, _, err := read(&GetObjectInput{RangeStart: 5, RangeEnd: 9}); err == nil {
+	if got, _, err := read(&GetObjectInput{Range: &Range{Start: 5, End: 9}}); err == nil {
 		t.Errorf("short range accepted: %q", got)
 	}
-	if got, _, err := read(&GetObjectInput{RangeStart: 5, RangeEnd: -1}); err == nil {
+	if got, _, err := read(&GetObjectInput{Range: &Range{Start: 5, End: -1}}); err == nil {
 		t.Errorf("short open range accepted: %q", got)
 	}
 	// A 206 whose body length disagrees with Content-Range.
@@ -579,7 +579,7 @@ func TestGetObjectRanges(t *testing.T) {
 		w.WriteHeader(206)
 		w.Write(object[5:8])
 	}
-	if _, _, err := read(&GetObjectInput{RangeStart: 5, RangeEnd: 9}); err == nil {
+	if _, _, err := read(&GetObjectInput{Range: &Range{Start: 5, End: 9}}); err == nil {
 		t.Error("short 206 accepted")
 	}
 	// A body shorter than its Content-Length: the reader fails with
@@ -590,7 +590,7 @@ func TestGetObjectRanges(t *testing.T) {
 		w.Header().Set("Content-Length", "20")
 		w.Write(object[:10])
 	}
-	got, _, err = read(&GetObjectInput{RangeEnd: -1})
+	got, _, err = read(&GetObjectInput{})
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short body: %d bytes, err %v, want io.ErrUnexpectedEOF", len(got), err)
 	}
@@ -601,14 +601,14 @@ func TestGetObjectRanges(t *testing.T) {
 		w.(http.Flusher).Flush()
 		hijackClose(t, w)
 	}
-	if got, _, err = read(&GetObjectInput{RangeEnd: -1}); err == nil {
+	if got, _, err = read(&GetObjectInput{}); err == nil {
 		t.Errorf("reset body: %d bytes and no error", len(got))
 	}
 	// A 416 is a service error.
 	script = func(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, 416, `<Error><Code>InvalidRange</Code></Error>`)
 	}
-	if _, _, err := read(&GetObjectInput{RangeStart: 50, RangeEnd: 60}); Code(err) != "InvalidRange" {
+	if _, _, err := read(&GetObjectInput{Range: &Range{Start: 50, End: 60}}); Code(err) != "InvalidRange" {
 		t.Errorf("416: %v", err)
 	}
 }

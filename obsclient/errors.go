@@ -2,6 +2,8 @@ package obsclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +132,29 @@ func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	// Problems no retry can fix: an unknown host, a certificate that does
+	// not verify.
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return false
+	}
+	var certErr *tls.CertificateVerificationError
+	var hostErr x509.HostnameError
+	var authErr x509.UnknownAuthorityError
+	if errors.As(err, &certErr) || errors.As(err, &hostErr) || errors.As(err, &authErr) {
+		return false
+	}
+	// A timeout of one attempt (dial, TLS handshake, response headers) is
+	// worth another; the caller's own deadline is checked by the caller
+	// (Client.do stops when its ctx is done).
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && ne != context.DeadlineExceeded {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	if errors.Is(err, ErrInvalidArgument) {
@@ -146,7 +170,6 @@ func IsRetryable(err error) bool {
 		}
 		return false
 	}
-	var ne net.Error
 	if errors.As(err, &ne) {
 		return true
 	}

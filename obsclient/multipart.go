@@ -301,10 +301,10 @@ type UploadPartCopyInput struct {
 	SourceBucket    string
 	SourceKey       string
 	SourceVersionID string
-	// SourceRangeStart/End select bytes [Start, End] (inclusive) of the
-	// source; with End < 0 the whole source is copied.
-	SourceRangeStart int64
-	SourceRangeEnd   int64
+
+	// SourceRange selects bytes [Start, End] of the source (End must be
+	// given); nil copies the whole source.
+	SourceRange *Range
 	// SourceIfMatch makes the copy fail with 412 unless the source's ETag
 	// matches (guards against copying a version other than the one read).
 	SourceIfMatch string
@@ -343,17 +343,12 @@ func (c *Client) UploadPartCopy(ctx context.Context, in *UploadPartCopyInput) (*
 	if err := validateUploadID(in.UploadID); err != nil {
 		return nil, err
 	}
-	if in.SourceRangeEnd < 0 && in.SourceRangeStart != 0 {
-		// A copy-source range needs both ends; never widen it silently to
-		// the whole source (GetObject reads "Start to the end" this way).
-		return nil, invalid("copy source range %d-%d: SourceRangeEnd < 0 copies the whole source and needs SourceRangeStart 0", in.SourceRangeStart, in.SourceRangeEnd)
-	}
-	if in.SourceRangeEnd >= 0 {
-		if in.SourceRangeStart < 0 || in.SourceRangeEnd < in.SourceRangeStart {
-			return nil, invalid("copy source range %d-%d is invalid", in.SourceRangeStart, in.SourceRangeEnd)
+	if r := in.SourceRange; r != nil {
+		if r.Start < 0 || r.End < r.Start {
+			return nil, invalid("copy source range %d-%d is invalid (both ends are needed)", r.Start, r.End)
 		}
-		if in.SourceRangeEnd-in.SourceRangeStart+1 > MaxPartSize {
-			return nil, invalid("copy source range of %d bytes exceeds 5 GB", in.SourceRangeEnd-in.SourceRangeStart+1)
+		if r.End-r.Start+1 > MaxPartSize {
+			return nil, invalid("copy source range of %d bytes exceeds 5 GB", r.End-r.Start+1)
 		}
 	}
 	if err := (SSE{SseC: in.SseC, SseCKey: in.SseCKey}).validate(c.HTTPS()); err != nil {
@@ -364,8 +359,8 @@ func (c *Client) UploadPartCopy(ctx context.Context, in *UploadPartCopyInput) (*
 	}
 	h := http.Header{}
 	c.copySourceHeader(h, in.SourceBucket, in.SourceKey, in.SourceVersionID)
-	if in.SourceRangeEnd >= 0 {
-		h.Set(c.prefixed("copy-source-range"), fmt.Sprintf("bytes=%d-%d", in.SourceRangeStart, in.SourceRangeEnd))
+	if r := in.SourceRange; r != nil {
+		h.Set(c.prefixed("copy-source-range"), fmt.Sprintf("bytes=%d-%d", r.Start, r.End))
 	}
 	if in.SourceIfMatch != "" {
 		h.Set(c.prefixed("copy-source-if-match"), in.SourceIfMatch)

@@ -199,16 +199,20 @@ func (c *Client) HeadObject(ctx context.Context, in *HeadObjectInput) (*HeadObje
 	return out, nil
 }
 
+// Range selects bytes [Start, End] of an object, End inclusive. End < 0
+// means "to the end of the object" (where the operation allows it).
+type Range struct {
+	Start int64
+	End   int64
+}
+
 // GetObjectInput reads an object or a byte range of it.
 type GetObjectInput struct {
 	Bucket    string
 	Key       string
 	VersionID string
-	// RangeStart/RangeEnd select bytes [RangeStart, RangeEnd] (inclusive).
-	// RangeEnd < 0 with RangeStart > 0 reads from RangeStart to the end;
-	// RangeStart == 0 && RangeEnd < 0 reads the whole object.
-	RangeStart int64
-	RangeEnd   int64
+	// Range selects the bytes to read; nil reads the whole object.
+	Range *Range
 	// IfMatch makes the read fail with 412 unless the ETag matches.
 	IfMatch string
 	SseC    string
@@ -227,7 +231,7 @@ type GetObjectOutput struct {
 }
 
 // ranged reports whether the input asks for a byte range.
-func (in *GetObjectInput) ranged() bool { return in.RangeStart > 0 || in.RangeEnd >= 0 }
+func (in *GetObjectInput) ranged() bool { return in.Range != nil }
 
 // GetObject reads an object. With a range it insists on a 206 response
 // whose Content-Range matches (a server that ignores an invalid Range sends
@@ -237,18 +241,22 @@ func (c *Client) GetObject(ctx context.Context, in *GetObjectInput) (*GetObjectO
 	if err := validateBucketKey(in.Bucket, in.Key); err != nil {
 		return nil, err
 	}
-	if in.RangeStart < 0 || (in.RangeEnd >= 0 && in.RangeEnd < in.RangeStart) {
-		return nil, invalid("range %d-%d is invalid", in.RangeStart, in.RangeEnd)
+	var rs, re int64 = 0, -1
+	if in.Range != nil {
+		rs, re = in.Range.Start, in.Range.End
+		if rs < 0 || (re >= 0 && re < rs) {
+			return nil, invalid("range %d-%d is invalid", rs, re)
+		}
 	}
 	if err := (SSE{SseC: in.SseC, SseCKey: in.SseCKey}).validate(c.HTTPS()); err != nil {
 		return nil, err
 	}
 	h := http.Header{}
 	if in.ranged() {
-		if in.RangeEnd >= 0 {
-			h.Set("Range", fmt.Sprintf("bytes=%d-%d", in.RangeStart, in.RangeEnd))
+		if re >= 0 {
+			h.Set("Range", fmt.Sprintf("bytes=%d-%d", rs, re))
 		} else {
-			h.Set("Range", fmt.Sprintf("bytes=%d-", in.RangeStart))
+			h.Set("Range", fmt.Sprintf("bytes=%d-", rs))
 		}
 	}
 	if in.IfMatch != "" {
@@ -275,10 +283,10 @@ func (c *Client) GetObject(ctx context.Context, in *GetObjectInput) (*GetObjectO
 					return &transportError{err}
 				}
 				// Fewer bytes than asked only at the object's end.
-				short := (in.RangeEnd < 0 || e < in.RangeEnd) && total >= 0 && e != total-1
-				if s != in.RangeStart || (in.RangeEnd >= 0 && e > in.RangeEnd) || short || length != e-s+1 {
+				short := (re < 0 || e < re) && total >= 0 && e != total-1
+				if s != rs || (re >= 0 && e > re) || short || length != e-s+1 {
 					return &transportError{fmt.Errorf("%w: Content-Range %q does not answer bytes=%d-%d",
-						errMalformed, resp.Header.Get("Content-Range"), in.RangeStart, in.RangeEnd)}
+						errMalformed, resp.Header.Get("Content-Range"), rs, re)}
 				}
 				info.Size, start = total, s
 			}

@@ -630,7 +630,7 @@ func TestDialectHeaderPrefixes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := c.UploadPartCopy(ctx, &UploadPartCopyInput{Bucket: "bkt", Key: "k", PartNumber: 2, UploadID: "U1",
-				SourceBucket: "src", SourceKey: "a b", SourceRangeStart: 0, SourceRangeEnd: 9, SourceIfMatch: `"e"`,
+				SourceBucket: "src", SourceKey: "a b", SourceRange: &Range{Start: 0, End: 9}, SourceIfMatch: `"e"`,
 				SseC: "AES256", SseCKey: key32, SourceSseC: "AES256", SourceSseCKey: key32}); err != nil {
 				t.Fatal(err)
 			}

@@ -408,15 +408,15 @@ func TestOtherInputValidation(t *testing.T) {
 			return err
 		}},
 		{"GetObject negative range", func() error {
-			_, err := c.GetObject(ctx, &GetObjectInput{Bucket: "bkt", Key: "k", RangeStart: -1, RangeEnd: 5})
+			_, err := c.GetObject(ctx, &GetObjectInput{Bucket: "bkt", Key: "k", Range: &Range{Start: -1, End: 5}})
 			return err
 		}},
 		{"GetObject inverted range", func() error {
-			_, err := c.GetObject(ctx, &GetObjectInput{Bucket: "bkt", Key: "k", RangeStart: 5, RangeEnd: 4})
+			_, err := c.GetObject(ctx, &GetObjectInput{Bucket: "bkt", Key: "k", Range: &Range{Start: 5, End: 4}})
 			return err
 		}},
 		{"GetObject SSE-C over http", func() error {
-			_, err := c.GetObject(ctx, &GetObjectInput{Bucket: "bkt", Key: "k", RangeEnd: -1, SseC: "AES256", SseCKey: sseCKey})
+			_, err := c.GetObject(ctx, &GetObjectInput{Bucket: "bkt", Key: "k", SseC: "AES256", SseCKey: sseCKey})
 			return err
 		}},
 		{"PutObject bad metadata", func() error {
@@ -458,17 +458,17 @@ func TestOtherInputValidation(t *testing.T) {
 		}},
 		{"UploadPartCopy range above 5GiB", func() error {
 			_, err := c.UploadPartCopy(ctx, &UploadPartCopyInput{Bucket: "bkt", Key: "k", UploadID: "u", PartNumber: 1,
-				SourceBucket: "bkt", SourceKey: "s", SourceRangeStart: 0, SourceRangeEnd: 5 << 30})
+				SourceBucket: "bkt", SourceKey: "s", SourceRange: &Range{Start: 0, End: 5 << 30}})
 			return err
 		}},
 		{"UploadPartCopy open-ended range", func() error {
 			_, err := c.UploadPartCopy(ctx, &UploadPartCopyInput{Bucket: "bkt", Key: "k", UploadID: "u", PartNumber: 1,
-				SourceBucket: "bkt", SourceKey: "s", SourceRangeStart: 100, SourceRangeEnd: -1})
+				SourceBucket: "bkt", SourceKey: "s", SourceRange: &Range{Start: 100, End: -1}})
 			return err
 		}},
 		{"UploadPartCopy inverted range", func() error {
 			_, err := c.UploadPartCopy(ctx, &UploadPartCopyInput{Bucket: "bkt", Key: "k", UploadID: "u", PartNumber: 1,
-				SourceBucket: "bkt", SourceKey: "s", SourceRangeStart: 10, SourceRangeEnd: 9})
+				SourceBucket: "bkt", SourceKey: "s", SourceRange: &Range{Start: 10, End: 9}})
 			return err
 		}},
 		{"Presign 8 days", func() error {

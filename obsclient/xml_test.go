@@ -197,7 +197,7 @@ func TestErrorInside200(t *testing.T) {
 		},
 		"UploadPartCopy": func() error {
 			_, err := c.UploadPartCopy(ctx, &UploadPartCopyInput{Bucket: "bkt", Key: "k", UploadID: "U", PartNumber: 1,
-				SourceBucket: "bkt", SourceKey: "s", SourceRangeEnd: -1})
+				SourceBucket: "bkt", SourceKey: "s"})
 			return err
 		},
 	}

@@ -878,7 +878,7 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, baseKey strin
 		out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
 			Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: j.idx + 1,
 			SourceBucket: f.m.cfg.Bucket, SourceKey: baseKey,
-			SourceRangeStart: j.start, SourceRangeEnd: j.end - 1, SourceIfMatch: ver.ETag,
+			SourceRange: &obsclient.Range{Start: j.start, End: j.end - 1}, SourceIfMatch: ver.ETag,
 			SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
 			SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
 		})

@@ -69,7 +69,7 @@ func pageLen(idx, size int64) int64 { return min(pageSize, size-idx*pageSize) }
 func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first, last int64, out [][]byte) error {
 	rs, re := first*pageSize, min((last+1)*pageSize, ver.Size)
 	o, err := m.store.GetObject(ctx, &obsclient.GetObjectInput{
-		Bucket: m.cfg.Bucket, Key: key, RangeStart: rs, RangeEnd: re - 1, IfMatch: ver.ETag,
+		Bucket: m.cfg.Bucket, Key: key, Range: &obsclient.Range{Start: rs, End: re - 1}, IfMatch: ver.ETag,
 		SseC: m.cfg.SSE.SseC, SseCKey: m.cfg.SSE.SseCKey})
 	if err != nil {
 		if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {

@@ -253,11 +253,11 @@ func (s *Store) UploadPartCopy(ctx context.Context, in *obsclient.UploadPartCopy
 		return nil, s.errLocked(412, "PreconditionFailed", "copy-source-if-match failed")
 	}
 	data := src.data
-	if in.SourceRangeEnd >= 0 {
-		if in.SourceRangeEnd >= int64(len(data)) || in.SourceRangeStart > in.SourceRangeEnd {
+	if r := in.SourceRange; r != nil {
+		if r.End >= int64(len(data)) || r.Start > r.End || r.Start < 0 {
 			return nil, s.errLocked(416, "InvalidRange", "The requested range is not satisfiable")
 		}
-		data = data[in.SourceRangeStart : in.SourceRangeEnd+1]
+		data = data[r.Start : r.End+1]
 	}
 	data = append([]byte(nil), data...)
 	s.bytesCp += int64(len(data))
@@ -429,15 +429,15 @@ func (s *Store) GetObject(ctx context.Context, in *obsclient.GetObjectInput) (*o
 	}
 	data := o.data
 	start := int64(0)
-	if in.RangeStart > 0 || in.RangeEnd >= 0 {
-		end := in.RangeEnd
+	if r := in.Range; r != nil {
+		end := r.End
 		if end < 0 || end >= int64(len(data)) {
 			end = int64(len(data)) - 1
 		}
-		if in.RangeStart >= int64(len(data)) {
+		if r.Start >= int64(len(data)) {
 			return nil, s.errLocked(416, "InvalidRange", "The requested range is not satisfiable")
 		}
-		start = in.RangeStart
+		start = r.Start
 		data = data[start : end+1]
 	}
 	s.seq++
