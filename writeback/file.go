@@ -46,19 +46,21 @@ type File struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 
-	key        string            // guarded by mu: where commits go
-	base       Version           // guarded by mu: committed content
-	baseKey    string            // guarded by mu: where base lives
-	baseLimit  int64             // guarded by mu: bytes below it not held come from base
-	size       int64             // guarded by mu
-	dirty      bool              // guarded by mu: content differs from base
-	held       map[int]*partBuf  // guarded by mu: buffers being written
-	inflight   map[int]*partBuf  // guarded by mu: sealed buffers uploading
-	up         *upload           // guarded by mu: the multipart upload, if any
-	committing bool              // guarded by mu
-	err        error             // guarded by mu: sticky failure
-	meta       map[string]string // guarded by mu: user metadata for the next commit
-	lastUse    int64             // guarded by mu
+	key            string            // guarded by mu: where commits go
+	base           Version           // guarded by mu: committed content
+	baseKey        string            // guarded by mu: where base lives
+	baseLimit      int64             // guarded by mu: bytes below it not held come from base
+	size           int64             // guarded by mu
+	dirty          bool              // guarded by mu: content differs from base
+	held           map[int]*partBuf  // guarded by mu: buffers being written
+	inflight       map[int]*partBuf  // guarded by mu: sealed buffers uploading
+	up             *upload           // guarded by mu: the multipart upload, if any
+	committing     bool              // guarded by mu
+	err            error             // guarded by mu: sticky failure
+	meta           map[string]string // guarded by mu: user metadata for the next commit
+	committedMeta  map[string]string // guarded by mu: metadata of the last commit
+	forceMultipart bool              // guarded by mu: commit with a multipart upload even when small
+	lastUse        int64             // guarded by mu
 
 	ctx    context.Context // store I/O; cancelled by Discard
 	cancel context.CancelFunc
@@ -67,6 +69,7 @@ type File struct {
 // upload is a multipart upload in progress.
 type upload struct {
 	key  string
+	meta map[string]string // metadata sent with Initiate (set by init)
 	once sync.Once
 	id   string           // set by init
 	err  error            // set by init
@@ -357,7 +360,7 @@ func (f *File) initUpload(up *upload, meta map[string]string) error {
 			up.err = err
 			return
 		}
-		up.id = out.UploadID
+		up.id, up.meta = out.UploadID, meta
 		f.m.log.WithFields(logrus.Fields{"key": up.key, "upload_id": up.id}).Debug("initiated multipart upload")
 	})
 	return up.err
@@ -639,7 +642,7 @@ func (f *File) commitLocked() error {
 		return f.err
 	}
 	var err error
-	if f.size < f.lay.partSize(0) {
+	if f.size == 0 || f.size < f.lay.partSize(0) && !f.forceMultipart {
 		err = f.commitSingleLocked()
 	} else {
 		err = f.commitMultipartLocked()
@@ -722,6 +725,7 @@ func (f *File) commitSingleLocked() error {
 		return fmt.Errorf("put object %q: %w", key, err)
 	}
 	f.finishCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, []*partBuf{b})
+	f.committedMeta = meta
 	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID}).Info("committed object")
 	return nil
 }
@@ -804,6 +808,7 @@ func (f *File) commitMultipartLocked() error {
 	}
 	f.up = nil
 	f.finishCommitLocked(key, newVer, bufs)
+	f.committedMeta = up.meta
 	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID}).Info("committed object")
 	return nil
 }
@@ -916,6 +921,49 @@ func (f *File) finishCommitLocked(key string, ver Version, bufs []*partBuf) {
 	f.base, f.baseKey, f.baseLimit = ver, key, ver.Size
 	f.dirty = false
 	f.up = nil
+}
+
+// CommittedMeta returns the metadata the last commit stored (nil before the
+// first). It can differ from what SetMeta last set if the multipart upload
+// was initiated before the change.
+func (f *File) CommittedMeta() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.committedMeta
+}
+
+// ErrDirty is returned by Rebase on a file with uncommitted changes.
+var ErrDirty = errors.New("writeback: file has uncommitted changes")
+
+// Rebase points a clean file at another committed version, possibly under
+// another key (after the object was renamed or its metadata rewritten by a
+// server-side copy). It fails with ErrDirty if there are changes to commit
+// first.
+func (f *File) Rebase(key string, ver Version) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waitIdleLocked()
+	if f.err != nil {
+		return f.err
+	}
+	if f.dirty || f.up != nil || len(f.held) > 0 {
+		return ErrDirty
+	}
+	f.key, f.baseKey, f.base = key, key, ver
+	f.size, f.baseLimit = ver.Size, ver.Size
+	return nil
+}
+
+// OpenCopy returns a File for key whose content is the committed version
+// base of srcKey; committing it copies that object server-side with a
+// multipart upload of UploadPartCopy parts, whatever its size (renames of
+// large objects, metadata rewrites beyond the 5 GiB CopyObject limit).
+func (m *Manager) OpenCopy(key, srcKey string, base Version) *File {
+	f := m.Open(key, base)
+	f.mu.Lock()
+	f.baseKey, f.dirty, f.forceMultipart = srcKey, true, true
+	f.mu.Unlock()
+	return f
 }
 
 // Close flushes the file if it is dirty and releases it. The error is the

@@ -1,0 +1,431 @@
+// Command obsfs mounts an OBS (or any S3-compatible) bucket as a
+// directory:
+//
+//	obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
+//
+// Every flag can also be given as -o name=value (fstab, mount -t
+// fuse.obsfs). Without -f the command returns once the mount is ready
+// (exit 0) or has failed (non-zero, one line on stderr).
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/syslog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/obsfs/obsfs/fs"
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/obsfs/obsfs/writeback"
+	"github.com/sirupsen/logrus"
+	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// daemonEnv names the file descriptor a daemonized child reports
+// readiness on.
+const daemonEnv = "OBSFS_READY_FD"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	for _, a := range args {
+		switch a {
+		case "-h", "--help":
+			usage(os.Stdout)
+			return 0
+		case "--version":
+			fmt.Println("obsfs", version)
+			return 0
+		}
+	}
+	o, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: %v\n", err)
+		fmt.Fprintln(os.Stderr, "usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT (obsfs --help lists the flags)")
+		return 2
+	}
+	ready := readyReporter()
+	if !o.foreground && ready == nil {
+		return daemonize(args)
+	}
+	if err := serve(o, ready); err != nil {
+		if ready != nil {
+			ready.fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "obsfs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	var o options
+	fl := newFlagSet(&o)
+	fmt.Fprintf(w, `obsfs mounts an OBS or S3-compatible bucket as a directory.
+
+usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
+       mount -t fuse.obsfs BUCKET[:PREFIX] MOUNTPOINT -o flag=value,...
+
+Credentials come from OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY /
+OBS_SECURITY_TOKEN, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+AWS_SESSION_TOKEN, or --passwd-file. Sizes accept units: 8MiB, 512M, 1G.
+
+flags (also as -o name=value, with _ or -):
+%s`, fl.FlagUsagesWrapped(100))
+}
+
+// readiness reporting between a daemonized child and its parent.
+type reporter struct{ f *os.File }
+
+func readyReporter() *reporter {
+	v := os.Getenv(daemonEnv)
+	if v == "" {
+		return nil
+	}
+	os.Unsetenv(daemonEnv)
+	return &reporter{f: os.NewFile(3, "ready")}
+}
+
+func (r *reporter) ok() {
+	fmt.Fprintln(r.f, "ok")
+	r.f.Close()
+}
+
+func (r *reporter) fail(err error) {
+	fmt.Fprintln(r.f, "error: "+err.Error())
+	r.f.Close()
+}
+
+// daemonize starts this program again in the background, detached from
+// the terminal, and waits until it reports the mount ready or failed.
+func daemonize(args []string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: cannot find own executable: %v\n", err)
+		return 1
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: %v\n", err)
+		return 1
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: %v\n", err)
+		return 1
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=3")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	cmd.ExtraFiles = []*os.File{pw}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: starting the mount process: %v\n", err)
+		return 1
+	}
+	pw.Close()
+	msg, _ := io.ReadAll(io.LimitReader(pr, 4096))
+	line := strings.TrimSpace(string(msg))
+	switch {
+	case line == "ok":
+		return 0
+	case strings.HasPrefix(line, "error: "):
+		fmt.Fprintf(os.Stderr, "obsfs: %s\n", strings.TrimPrefix(line, "error: "))
+	default:
+		st, _ := cmd.Process.Wait()
+		fmt.Fprintf(os.Stderr, "obsfs: the mount process exited before the mount was ready (%v); run with -f to see why\n", st)
+	}
+	return 1
+}
+
+// setupLogging configures logrus from the options.
+func setupLogging(o *options, ready *reporter) (*logrus.Logger, error) {
+	l := logrus.New()
+	lvl, _ := logrus.ParseLevel(o.logLevel)
+	l.SetLevel(lvl)
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: o.logFile != "" || ready != nil})
+	switch {
+	case o.logFile != "":
+		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("log file: %v", err)
+		}
+		l.SetOutput(f)
+	case ready != nil:
+		hook, err := lsyslog.NewSyslogHook("", "", syslog.LOG_DAEMON|syslog.LOG_INFO, "obsfs")
+		l.SetOutput(io.Discard)
+		if err == nil {
+			l.AddHook(hook)
+		}
+	default:
+		l.SetOutput(os.Stderr)
+	}
+	return l, nil
+}
+
+// clientConfig builds the obsclient configuration.
+func clientConfig(o *options, log *logrus.Entry) (obsclient.Config, error) {
+	ak, sk, token, err := o.credentials()
+	if err != nil {
+		return obsclient.Config{}, err
+	}
+	sig, _ := obsclient.ParseSignature(o.signature)
+	cfg := obsclient.Config{
+		Endpoint: o.endpoint, Region: o.region, AccessKey: ak, SecretKey: sk, SecurityToken: token,
+		Signature: sig, InsecureSkipVerify: o.insecureTLS, Logger: log,
+		MaxIdleConnsPerHost: max(2*o.concurrency, 32),
+	}
+	if o.pathStyle {
+		cfg.Addressing = obsclient.AddressingPath
+	}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return obsclient.Config{}, fmt.Errorf("--ca-file: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return obsclient.Config{}, fmt.Errorf("--ca-file %s holds no PEM certificate", o.caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+func sseConfig(o *options) (obsclient.SSE, error) {
+	switch o.sse {
+	case "kms":
+		return obsclient.SSE{SseKms: "kms", SseKmsKey: o.sseKMSKeyID}, nil
+	case "c":
+		data, err := readSecretFile(o.sseCKeyFile)
+		if err != nil {
+			return obsclient.SSE{}, err
+		}
+		key := strings.TrimSpace(string(data))
+		if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 32 {
+			return obsclient.SSE{}, fmt.Errorf("%s does not hold the base64 of a 256-bit key", o.sseCKeyFile)
+		}
+		return obsclient.SSE{SseC: "AES256", SseCKey: key}, nil
+	}
+	return obsclient.SSE{}, nil
+}
+
+// checkBucket turns the first request's failure into one clear line.
+func checkBucket(ctx context.Context, c *obsclient.Client, o *options) error {
+	err := c.HeadBucket(ctx, o.bucket)
+	if err == nil {
+		return nil
+	}
+	e := obsclient.AsError(err)
+	switch {
+	case e != nil && e.Status == 404:
+		return fmt.Errorf("no such bucket %q at %s", o.bucket, o.endpoint)
+	case e != nil && e.Status == 403:
+		return fmt.Errorf("access to bucket %q denied: check the access key, secret key and the clock (request id %s)", o.bucket, e.RequestID)
+	case e != nil && e.Status == 301:
+		return fmt.Errorf("bucket %q is in another region than %s: use that region's endpoint", o.bucket, o.endpoint)
+	case e != nil:
+		return fmt.Errorf("bucket %q: %v", o.bucket, e)
+	}
+	return fmt.Errorf("endpoint %s unreachable: %v", o.endpoint, rootCause(err))
+}
+
+// rootCause strips the wrapping of a transport error down to what a user
+// can act on (connection refused, no such host, certificate...).
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		var en syscall.Errno
+		if errors.As(err, &en) && !errors.As(u, &en) {
+			return err
+		}
+		err = u
+	}
+}
+
+// checkMountpoint refuses a mountpoint that is missing, not a directory,
+// already a mount point, or a dead FUSE mount.
+func checkMountpoint(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("mountpoint %s: %v", dir, err)
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return "", fmt.Errorf("mountpoint %s is a dead FUSE mount: run fusermount3 -u %s", abs, abs)
+	case err != nil:
+		return "", fmt.Errorf("mountpoint %s: %v", abs, errors.Unwrap(err))
+	case !st.IsDir():
+		return "", fmt.Errorf("mountpoint %s is not a directory", abs)
+	}
+	mounted, err := isMountPoint(abs)
+	if err == nil && mounted {
+		return "", fmt.Errorf("mountpoint %s is busy: something is already mounted there", abs)
+	}
+	return abs, nil
+}
+
+// isMountPoint reads /proc/self/mountinfo.
+func isMountPoint(dir string) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && unescapeMountinfo(f[4]) == dir {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func unescapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// serve mounts and runs until unmounted or signalled.
+func serve(o *options, ready *reporter) error {
+	mnt, err := checkMountpoint(o.mountpoint)
+	if err != nil {
+		return err
+	}
+	logger, err := setupLogging(o, ready)
+	if err != nil {
+		return err
+	}
+	log := logrus.NewEntry(logger).WithField("bucket", o.bucket)
+	ccfg, err := clientConfig(o, log)
+	if err != nil {
+		return err
+	}
+	sse, err := sseConfig(o)
+	if err != nil {
+		return err
+	}
+	client, err := obsclient.New(ccfg)
+	if err != nil {
+		return plain(err)
+	}
+	if sse.SseKms != "" || sse.SseC != "" {
+		if !client.HTTPS() {
+			return errors.New("--sse needs an https endpoint")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = checkBucket(ctx, client, o)
+	cancel()
+	if err != nil {
+		return err
+	}
+	cache, err := writeback.NewBlockCache(o.cacheSize)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+	wb, err := writeback.New(client, writeback.Config{
+		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
+		WriteBuffer: o.writeBuffer, Cache: cache, SSE: sse, Logger: log.WithField("layer", "writeback"),
+	})
+	if err != nil {
+		return err
+	}
+	fsys, err := fs.New(client, wb, fs.Config{
+		Bucket: o.bucket, Prefix: o.prefix, UID: o.uid, GID: o.gid, FileMode: o.fileMode, DirMode: o.dirMode,
+		StatCacheTTL: o.statCacheTTL, CopyThreshold: o.copyThreshold, SSE: sse, Logger: log.WithField("layer", "fs"),
+	})
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	mopts := fsys.MountOptions()
+	mopts.AllowOther = o.allowOther
+	mopts.Debug = o.debugFUSE
+	mopts.Logger = stdlog.New(logger.WriterLevel(logrus.DebugLevel), "", 0)
+	if o.readOnly {
+		mopts.Options = append(mopts.Options, "ro")
+	}
+	server, err := fusefs.Mount(mnt, fsys.Root(), mopts)
+	if err != nil {
+		return fmt.Errorf("mounting on %s: %v", mnt, err)
+	}
+	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version}).Info("mounted")
+	if ready != nil {
+		ready.ok()
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		server.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		log.Info("unmounted")
+	case sig := <-sigs:
+		log.WithField("signal", sig.String()).Info("unmounting")
+		unmount(server, mnt, wb, log, done)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := wb.Drain(ctx); err != nil {
+		log.WithError(err).Error("uploads still pending at unmount failed")
+	}
+	wb.Close()
+	return nil
+}
+
+// unmount tries a clean unmount, waiting up to 30 s for programs to close
+// their files; after that, uploads of files still open are aborted (their
+// programs never got a successful close) and the mount is detached lazily.
+func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus.Entry, done <-chan struct{}) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := server.Unmount()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.WithError(err).Warn("mount still busy: aborting uploads of files left open and detaching lazily")
+			wb.Close()
+			_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
+			break
+		}
+		log.WithError(err).Info("mount busy: waiting for open files to be closed")
+		time.Sleep(time.Second)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		log.Warn("FUSE server did not stop within a minute of unmounting")
+	}
+}
+

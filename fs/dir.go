@@ -1,0 +1,494 @@
+package fs
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/obsfs/obsfs/obsclient"
+	"golang.org/x/sync/errgroup"
+)
+
+// dirNode is a directory: a key prefix, with or without a marker object.
+type dirNode struct {
+	node
+	mu      sync.Mutex
+	a       attr                 // guarded by mu
+	entries map[string]listEntry // guarded by mu: the last complete listing
+	listed  time.Time            // guarded by mu: when entries was filled
+}
+
+// listEntry is what a listing says about one name.
+type listEntry struct {
+	dir   bool
+	size  int64
+	etag  string
+	mtime time.Time
+}
+
+// key is the directory's prefix: "" or the mount prefix for the root,
+// "<prefix>a/b/" below it.
+func (d *dirNode) key() string {
+	if d == d.fsys.root {
+		return d.fsys.cfg.Prefix
+	}
+	return d.fsys.keyFor(d.relPath()) + "/"
+}
+
+// cached returns the listing's entry for name if the listing is fresh:
+// known=false means the listing is stale and the store must be asked.
+func (d *dirNode) cached(name string) (e listEntry, found, known bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil || time.Since(d.listed) > d.fsys.cfg.StatCacheTTL {
+		return listEntry{}, false, false
+	}
+	e, found = d.entries[name]
+	return e, found, true
+}
+
+// noteEntry records a change made through this mount in the listing cache.
+func (d *dirNode) noteEntry(name string, e *listEntry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil {
+		return
+	}
+	if e == nil {
+		delete(d.entries, name)
+	} else {
+		d.entries[name] = *e
+	}
+}
+
+var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
+
+func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.mu.Lock()
+	a := d.a
+	d.mu.Unlock()
+	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
+	out.SetTimeout(d.fsys.cfg.StatCacheTTL)
+	return 0
+}
+
+var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
+
+// Lookup finds name: first among the nodes this mount is writing (they may
+// not be in the store yet), then in a fresh listing, then by asking the
+// store (HEAD of the key and a one-key listing of the prefix, in parallel).
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	fsys := d.fsys
+	parentKey := d.key()
+	key, errno := fsys.checkName(parentKey, name, false)
+	if errno == syscall.EILSEQ || errno == syscall.EINVAL {
+		return nil, syscall.ENOENT
+	}
+	if errno != 0 {
+		return nil, errno
+	}
+	if ch := d.GetChild(name); ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok && fn.pinned() {
+			fn.fill(&out.Attr)
+			out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
+			out.SetAttrTimeout(fsys.cfg.StatCacheTTL)
+			return ch, 0
+		}
+	}
+	e, found, known := d.cached(name)
+	if !known {
+		var err error
+		e, found, err = d.probe(detach(ctx), key)
+		if err != nil {
+			return nil, fsys.toErrno("lookup", key, err)
+		}
+	}
+	if !found {
+		return nil, syscall.ENOENT
+	}
+	return d.childFor(ctx, name, key, e, out)
+}
+
+// probe asks the store whether key is a file or key/ a directory.
+func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error) {
+	fsys := d.fsys
+	var head *obsclient.HeadObjectOutput
+	var headErr, listErr error
+	var isDir bool
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		head, headErr = fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+			SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
+	}()
+	go func() {
+		defer wg.Done()
+		out, err := fsys.store.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key + "/", MaxKeys: 1})
+		listErr = err
+		isDir = err == nil && (len(out.Contents) > 0 || len(out.CommonPrefixes) > 0)
+	}()
+	wg.Wait()
+	if listErr != nil {
+		return listEntry{}, false, listErr
+	}
+	if isDir {
+		// A directory wins over a file of the same name: it holds more.
+		return listEntry{dir: true}, true, nil
+	}
+	if headErr != nil {
+		if obsclient.IsNotFound(headErr) {
+			return listEntry{}, false, nil
+		}
+		return listEntry{}, false, headErr
+	}
+	a := parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
+	fsys.rememberMeta(key, head.ETag, a)
+	return listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified}, true, nil
+}
+
+// childFor returns the inode for name described by e, reusing a live
+// inode of the same kind.
+func (d *dirNode) childFor(ctx context.Context, name, key string, e listEntry, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	fsys := d.fsys
+	ttl := fsys.cfg.StatCacheTTL
+	out.SetEntryTimeout(ttl)
+	out.SetAttrTimeout(ttl)
+	if e.dir {
+		if ch := d.GetChild(name); ch != nil {
+			if cd, ok := ch.Operations().(*dirNode); ok {
+				cd.mu.Lock()
+				a := cd.a
+				cd.mu.Unlock()
+				fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
+				return ch, 0
+			}
+		}
+		cd := &dirNode{node: node{fsys: fsys}, a: fsys.defaultDir(time.Now())}
+		ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+		fillAttr(&out.Attr, cd.a, 4096, ch.StableAttr().Ino)
+		return ch, 0
+	}
+	a, ok := fsys.knownMeta(key, e.etag)
+	if !ok {
+		a = fsys.defaultFile(e.mtime)
+	}
+	if ch := d.GetChild(name); ch != nil {
+		switch n := ch.Operations().(type) {
+		case *fileNode:
+			if a.mode&syscall.S_IFMT == syscall.S_IFREG {
+				n.refresh(a, e)
+				n.fill(&out.Attr)
+				return ch, 0
+			}
+		case *linkNode:
+			if a.mode&syscall.S_IFMT == syscall.S_IFLNK && n.etag == e.etag {
+				fillAttr(&out.Attr, a, e.size, ch.StableAttr().Ino)
+				return ch, 0
+			}
+		}
+	}
+	if a.mode&syscall.S_IFMT == syscall.S_IFLNK {
+		ln := &linkNode{node: node{fsys: fsys}, a: a, size: e.size, etag: e.etag}
+		ch := d.NewInode(ctx, ln, fusefs.StableAttr{Mode: syscall.S_IFLNK})
+		fillAttr(&out.Attr, a, e.size, ch.StableAttr().Ino)
+		return ch, 0
+	}
+	fn := &fileNode{node: node{fsys: fsys}}
+	fn.refresh(a, e)
+	ch := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG})
+	fn.fill(&out.Attr)
+	return ch, 0
+}
+
+var _ = (fusefs.NodeReaddirer)((*dirNode)(nil))
+
+// Readdir lists the prefix with delimiter "/" (every page), remembers the
+// result for lookups, and adds the files this mount is creating that the
+// store does not have yet.
+func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	fsys := d.fsys
+	prefix := d.key()
+	entries, err := d.list(detach(ctx), prefix)
+	if err != nil {
+		return nil, fsys.toErrno("readdir", prefix, err)
+	}
+	for name, ch := range d.Children() {
+		if _, ok := entries[name]; ok {
+			continue
+		}
+		if fn, ok := ch.Operations().(*fileNode); ok && fn.pinned() {
+			entries[name] = listEntry{size: fn.currentSize()}
+		}
+	}
+	d.mu.Lock()
+	d.entries, d.listed = entries, time.Now()
+	d.mu.Unlock()
+	names := make([]string, 0, len(entries))
+	for name := range entries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]fuse.DirEntry, 0, len(names)+2)
+	out = append(out, fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR}, fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR})
+	for _, name := range names {
+		e := entries[name]
+		mode := uint32(syscall.S_IFREG)
+		if e.dir {
+			mode = syscall.S_IFDIR
+		} else if a, ok := fsys.knownMeta(prefix+name, e.etag); ok {
+			mode = a.mode & syscall.S_IFMT
+		}
+		out = append(out, fuse.DirEntry{Name: name, Mode: mode})
+	}
+	return fusefs.NewListDirStream(out), 0
+}
+
+// list reads the whole directory listing of prefix.
+func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry, error) {
+	fsys := d.fsys
+	entries := map[string]listEntry{}
+	marker := ""
+	for {
+		page, err := fsys.store.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: prefix, Delimiter: "/", Marker: marker})
+		if err != nil {
+			return nil, err
+		}
+		for _, cp := range page.CommonPrefixes {
+			name := strings.TrimSuffix(strings.TrimPrefix(cp, prefix), "/")
+			if validEntryName(name) {
+				entries[name] = listEntry{dir: true}
+			}
+		}
+		for _, o := range page.Contents {
+			name := strings.TrimPrefix(o.Key, prefix)
+			if !validEntryName(name) {
+				continue // the directory's own marker, or a name Linux cannot show
+			}
+			if e, ok := entries[name]; ok && e.dir {
+				continue // a directory wins over a file of the same name
+			}
+			entries[name] = listEntry{size: o.Size, etag: o.ETag, mtime: o.LastModified}
+		}
+		if !page.IsTruncated {
+			return entries, nil
+		}
+		marker = page.NextMarker
+	}
+}
+
+// validEntryName reports whether a listed name can be shown as a
+// directory entry.
+func validEntryName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00") && len(name) <= 255
+}
+
+var _ = (fusefs.NodeMkdirer)((*dirNode)(nil))
+
+// Mkdir writes a "name/" marker object carrying the directory's mode.
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	fsys := d.fsys
+	key, errno := fsys.checkName(d.key(), name, true)
+	if errno != 0 {
+		return nil, errno
+	}
+	uid, gid := fsys.caller(ctx)
+	a := attr{mode: syscall.S_IFDIR | mode&0o7777, uid: uid, gid: gid, mtime: time.Now()}
+	_, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+		ContentType: "application/x-directory", Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
+	if err != nil {
+		return nil, fsys.toErrno("mkdir", key, err)
+	}
+	d.noteEntry(name, &listEntry{dir: true})
+	cd := &dirNode{node: node{fsys: fsys}, a: a, entries: map[string]listEntry{}, listed: time.Now()}
+	ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
+	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
+	out.SetAttrTimeout(fsys.cfg.StatCacheTTL)
+	return ch, 0
+}
+
+var _ = (fusefs.NodeCreater)((*dirNode)(nil))
+
+// Create makes a new file. It exists in the store once the first
+// descriptor that may write it is flushed (an empty object if nothing was
+// written), or earlier if the write buffer runs short.
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	fsys := d.fsys
+	key, errno := fsys.checkName(d.key(), name, false)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	uid, gid := fsys.caller(ctx)
+	fn := &fileNode{node: node{fsys: fsys}}
+	fn.a = attr{mode: syscall.S_IFREG | mode&0o7777, uid: uid, gid: gid, mtime: time.Now()}
+	fn.fetched = time.Now()
+	ch := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG})
+	fh, errno := fn.open(ctx, key, flags, true)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	d.noteEntry(name, &listEntry{})
+	fn.fill(&out.Attr)
+	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
+	out.SetAttrTimeout(fsys.cfg.StatCacheTTL)
+	return ch, fh, 0, 0
+}
+
+var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
+
+// Unlink deletes the object, first discarding (and aborting the upload of)
+// anything this mount is still writing to it.
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	fsys := d.fsys
+	key := d.key() + name
+	if ch := d.GetChild(name); ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok {
+			fn.discard()
+		}
+	}
+	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
+		return fsys.toErrno("unlink", key, err)
+	}
+	d.noteEntry(name, nil)
+	return 0
+}
+
+var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
+
+// Rmdir removes an empty directory's marker; ENOTEMPTY if anything lies
+// under the prefix, in the store or being written through this mount.
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	fsys := d.fsys
+	key := d.key() + name + "/"
+	if ch := d.GetChild(name); ch != nil {
+		if cd, ok := ch.Operations().(*dirNode); ok && cd.hasPinnedChildren() {
+			return syscall.ENOTEMPTY
+		}
+	}
+	out, err := fsys.store.ListObjects(detach(ctx), &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key, MaxKeys: 2})
+	if err != nil {
+		return fsys.toErrno("rmdir", key, err)
+	}
+	for _, o := range out.Contents {
+		if o.Key != key {
+			return syscall.ENOTEMPTY
+		}
+	}
+	if len(out.CommonPrefixes) > 0 {
+		return syscall.ENOTEMPTY
+	}
+	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
+		return fsys.toErrno("rmdir", key, err)
+	}
+	d.noteEntry(name, nil)
+	return 0
+}
+
+// hasPinnedChildren reports files being written anywhere below d.
+func (d *dirNode) hasPinnedChildren() bool {
+	for _, ch := range d.Children() {
+		switch n := ch.Operations().(type) {
+		case *fileNode:
+			if n.pinned() {
+				return true
+			}
+		case *dirNode:
+			if n.hasPinnedChildren() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var _ = (fusefs.NodeSymlinker)((*dirNode)(nil))
+
+// Symlink stores a link the s3fs way: an object whose body is the target
+// and whose mode metadata says S_IFLNK.
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	fsys := d.fsys
+	key, errno := fsys.checkName(d.key(), name, false)
+	if errno != 0 {
+		return nil, errno
+	}
+	if len(target) > 4096 {
+		return nil, syscall.ENAMETOOLONG
+	}
+	uid, gid := fsys.caller(ctx)
+	a := attr{mode: syscall.S_IFLNK | 0o777, uid: uid, gid: gid, mtime: time.Now()}
+	res, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+		Body: strings.NewReader(target), Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
+	if err != nil {
+		return nil, fsys.toErrno("symlink", key, err)
+	}
+	fsys.rememberMeta(key, res.ETag, a)
+	d.noteEntry(name, &listEntry{size: int64(len(target)), etag: res.ETag, mtime: a.mtime})
+	ln := &linkNode{node: node{fsys: fsys}, a: a, size: int64(len(target)), etag: res.ETag, target: target}
+	ch := d.NewInode(ctx, ln, fusefs.StableAttr{Mode: syscall.S_IFLNK})
+	fillAttr(&out.Attr, a, ln.size, ch.StableAttr().Ino)
+	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
+	out.SetAttrTimeout(fsys.cfg.StatCacheTTL)
+	return ch, 0
+}
+
+var _ = (fusefs.NodeSetattrer)((*dirNode)(nil))
+
+// Setattr on a directory updates its marker's metadata (creating the
+// marker of an implicit directory).
+func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	fsys := d.fsys
+	d.mu.Lock()
+	a := applySetattr(d.a, in)
+	d.mu.Unlock()
+	if d != fsys.root {
+		key := d.key()
+		_, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+			ContentType: "application/x-directory", Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
+		if err != nil {
+			return fsys.toErrno("setattr", key, err)
+		}
+	}
+	d.mu.Lock()
+	d.a = a
+	d.mu.Unlock()
+	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
+	out.SetTimeout(fsys.cfg.StatCacheTTL)
+	return 0
+}
+
+// applySetattr returns a with the mode, owner and mtime changes of in.
+func applySetattr(a attr, in *fuse.SetAttrIn) attr {
+	if m, ok := in.GetMode(); ok {
+		a.mode = a.mode&syscall.S_IFMT | m&0o7777
+	}
+	if uid, ok := in.GetUID(); ok {
+		a.uid = uid
+	}
+	if gid, ok := in.GetGID(); ok {
+		a.gid = gid
+	}
+	if mt, ok := in.GetMTime(); ok {
+		a.mtime = mt
+	}
+	return a
+}
+
+// parallelism bounds the requests a directory rename keeps in flight.
+const parallelism = 16
+
+// forEachParallel runs fn on every item with bounded parallelism, failing
+// fast.
+func forEachParallel[T any](ctx context.Context, items []T, fn func(context.Context, T) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelism)
+	for _, it := range items {
+		g.Go(func() error { return fn(ctx, it) })
+	}
+	return g.Wait()
+}

@@ -1,0 +1,23 @@
+// Package fs is the FUSE face of obsfs: a go-fuse v2 node tree over an
+// object-store bucket (optionally under a key prefix).
+//
+// Files are objects; directories are key prefixes, shown whether or not a
+// "dir/" marker object exists. File contents go through writeback.File:
+// writes are buffered in parts and uploaded while the application writes,
+// and close(2) (FUSE FLUSH) of a descriptor that wrote returns 0 only once
+// the object is durable in the bucket. See README.md, "Semantics".
+//
+// Only this package imports go-fuse and syscall errnos. All store errors
+// are mapped to errnos in one place, toErrno, which logs the original error
+// with its request ID.
+//
+// Store operations run under a context detached from the FUSE request's:
+// an interrupt (including the SIGURG preemption signals Go programs send
+// themselves) must never abort an upload half way or turn a successful
+// write into EINTR. A process killed while it waits is released by the
+// kernel; the work it started finishes or is aborted in the background.
+//
+// Tests: unit tests use obsclient/obsfake (an in-memory store) and a hostile
+// cache; integration/ runs the real binary on a real FUSE mount against a
+// real MinIO.
+package fs

@@ -1,0 +1,81 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/obsfs/obsfs/writeback"
+	"github.com/sirupsen/logrus"
+)
+
+// errno maps an error to the errno a file operation returns. It is pure;
+// toErrno adds logging. The order matters: the most specific cause first.
+func errno(err error) syscall.Errno {
+	var en syscall.Errno
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &en):
+		return en
+	case errors.Is(err, writeback.ErrFileTooLarge):
+		return syscall.EFBIG
+	case errors.Is(err, writeback.ErrConflict):
+		return syscall.ESTALE
+	case errors.Is(err, writeback.ErrDiscarded):
+		return syscall.EIO
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
+	case errors.Is(err, context.DeadlineExceeded):
+		return syscall.ETIMEDOUT
+	case errors.Is(err, obsclient.ErrInvalidArgument):
+		return syscall.EINVAL
+	}
+	if e := obsclient.AsError(err); e != nil {
+		switch e.Code {
+		case "NoSuchKey", "NoSuchBucket", "NotFound":
+			return syscall.ENOENT
+		case "BucketNotEmpty":
+			return syscall.ENOTEMPTY
+		case "EntityTooLarge":
+			return syscall.EFBIG
+		case "KeyTooLongError", "XMinioInvalidObjectName":
+			return syscall.ENAMETOOLONG
+		case "InsufficientStorageSpace", "QuotaExceeded", "XMinioStorageFull":
+			return syscall.ENOSPC
+		case "PreconditionFailed":
+			return syscall.ESTALE
+		}
+		switch e.Status {
+		case 403:
+			return syscall.EACCES
+		case 404:
+			return syscall.ENOENT
+		case 412:
+			return syscall.ESTALE
+		}
+	}
+	return syscall.EIO
+}
+
+// toErrno maps err for operation op on key and logs it once: expected
+// outcomes (not found) at debug level, everything else as an error with
+// the request ID.
+func (fsys *FS) toErrno(op, key string, err error) syscall.Errno {
+	e := errno(err)
+	if e == 0 {
+		return 0
+	}
+	log := fsys.log.WithFields(logrus.Fields{"op": op, "key": key, "errno": e.Error()})
+	if id := obsclient.RequestID(err); id != "" {
+		log = log.WithField("req_id", id)
+	}
+	switch e {
+	case syscall.ENOENT, syscall.EEXIST, syscall.ENOTEMPTY, syscall.ENAMETOOLONG, syscall.EINTR:
+		log.WithError(err).Debug("operation failed")
+	default:
+		log.WithError(err).Error("operation failed")
+	}
+	return e
+}

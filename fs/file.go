@@ -1,0 +1,442 @@
+package fs
+
+import (
+	"context"
+	"io"
+	"maps"
+	"sync"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/obsfs/obsfs/writeback"
+)
+
+// fileNode is a regular file: one object.
+//
+// While any descriptor is open the node holds a writeback.File (wf), which
+// is the authority on the content and size; otherwise size and etag
+// describe the committed object as last seen in the store.
+type fileNode struct {
+	node
+	mu       sync.Mutex
+	a        attr            // guarded by mu
+	size     int64           // guarded by mu: committed size
+	etag     string          // guarded by mu: committed version
+	exists   bool            // guarded by mu: the store has the object
+	fetched  time.Time       // guarded by mu: when size/etag were confirmed
+	mtimeSet bool            // guarded by mu: mtime set explicitly, stored in metadata
+	wf       *writeback.File // guarded by mu: open content
+	opens    int             // guarded by mu: open descriptors
+	unlinked bool            // guarded by mu
+	cached   string          // guarded by mu: version whose pages the kernel may keep
+}
+
+// pinned reports whether the node must be served from memory: it is open,
+// so its content may differ from the store's.
+func (n *fileNode) pinned() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wf != nil
+}
+
+func (n *fileNode) currentSize() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sizeLocked()
+}
+
+func (n *fileNode) sizeLocked() int64 {
+	if n.wf != nil {
+		return n.wf.Size()
+	}
+	return n.size
+}
+
+// key is the object key of the node's current path.
+func (n *fileNode) key() string { return n.fsys.keyFor(n.relPath()) }
+
+// refresh adopts attributes learned from the store, unless the node is
+// open (then memory is the authority).
+func (n *fileNode) refresh(a attr, e listEntry) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.wf != nil {
+		return
+	}
+	n.a, n.size, n.etag, n.exists, n.fetched = a, e.size, e.etag, true, time.Now()
+	n.mtimeSet = false
+}
+
+func (n *fileNode) fill(out *fuse.Attr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	fillAttr(out, n.a, n.sizeLocked(), n.StableAttr().Ino)
+}
+
+// metaLocked is the metadata stored with the object: mode and owner
+// always, mtime only when it was set explicitly (otherwise the object's
+// Last-Modified, the time of the commit, is the mtime).
+func (n *fileNode) metaLocked() map[string]string {
+	m := encodeMeta(n.a)
+	if !n.mtimeSet {
+		delete(m, metaMtime)
+	}
+	return m
+}
+
+// revalidateLocked re-reads the object's version from the store if what
+// the node knows is older than the stat-cache TTL.
+func (n *fileNode) revalidateLocked(ctx context.Context, key string) syscall.Errno {
+	fsys := n.fsys
+	if !n.exists || n.wf != nil || time.Since(n.fetched) <= fsys.cfg.StatCacheTTL {
+		return 0
+	}
+	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
+	if err != nil {
+		return fsys.toErrno("getattr", key, err)
+	}
+	if head.ETag != n.etag {
+		n.a = parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
+		n.mtimeSet = head.Metadata[metaMtime] != ""
+	}
+	n.size, n.etag, n.fetched = head.Size, head.ETag, time.Now()
+	fsys.rememberMeta(key, head.ETag, n.a)
+	return 0
+}
+
+var _ = (fusefs.NodeOpener)((*fileNode)(nil))
+
+func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	n.mu.Lock()
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	keep := !write && n.wf == nil && n.etag != "" && n.etag == n.cached
+	n.mu.Unlock()
+	fh, errno := n.open(ctx, n.key(), flags, false)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	n.mu.Lock()
+	keep = keep && n.etag == n.cached
+	n.cached = n.etag
+	n.mu.Unlock()
+	if keep {
+		return fh, fuse.FOPEN_KEEP_CACHE, 0
+	}
+	return fh, 0, 0
+}
+
+// open attaches a descriptor, creating the writeback.File on the first.
+func (n *fileNode) open(ctx context.Context, key string, flags uint32, create bool) (*handle, syscall.Errno) {
+	fsys := n.fsys
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.unlinked {
+		return nil, syscall.ENOENT
+	}
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if n.wf == nil {
+		if !create {
+			if errno := n.revalidateLocked(detach(ctx), key); errno != 0 {
+				return nil, errno
+			}
+		}
+		n.wf = fsys.wb.Open(key, writeback.Version{Exists: n.exists, Size: n.size, ETag: n.etag})
+		n.wf.SetMeta(n.metaLocked())
+	}
+	if write && flags&syscall.O_TRUNC != 0 && n.wf.Size() != 0 {
+		if err := n.wf.Truncate(detach(ctx), 0); err != nil {
+			return nil, fsys.toErrno("open", key, err)
+		}
+		n.touchLocked()
+	}
+	n.opens++
+	return &handle{n: n, wf: n.wf, write: write}, 0
+}
+
+// touchLocked records a content change: mtime is now, no longer explicit.
+func (n *fileNode) touchLocked() {
+	n.a.mtime = time.Now()
+	n.mtimeSet = false
+}
+
+// flushLocked commits the open content and adopts the new version. With
+// mu held: other operations on this node wait for the commit.
+func (n *fileNode) flushLocked(ctx context.Context, key string) syscall.Errno {
+	fsys := n.fsys
+	wf := n.wf
+	if wf == nil {
+		return 0
+	}
+	meta := n.metaLocked()
+	wf.SetMeta(meta)
+	if err := wf.Flush(ctx); err != nil {
+		return fsys.toErrno("flush", key, err)
+	}
+	ver := wf.Version()
+	n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, ver.Exists, time.Now()
+	if !maps.Equal(wf.CommittedMeta(), meta) {
+		// The upload began before the attributes last changed.
+		if errno := n.persistMetaLocked(ctx, key); errno != 0 {
+			return errno
+		}
+	}
+	fsys.rememberMeta(key, n.etag, n.a)
+	return 0
+}
+
+// persistMetaLocked rewrites the committed object's metadata: a
+// server-side copy onto itself (a multipart copy beyond 5 GiB).
+func (n *fileNode) persistMetaLocked(ctx context.Context, key string) syscall.Errno {
+	fsys := n.fsys
+	meta := n.metaLocked()
+	if n.size <= obsclient.MaxPartSize {
+		out, err := fsys.store.CopyObject(ctx, &obsclient.CopyObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+			SourceBucket: fsys.cfg.Bucket, SourceKey: key, SourceIfMatch: n.etag,
+			MetadataDirective: obsclient.MetadataReplace, Metadata: meta, SSE: fsys.cfg.SSE,
+			SourceSseC: fsys.cfg.SSE.SseC, SourceSseCKey: fsys.cfg.SSE.SseCKey})
+		if err != nil {
+			return fsys.toErrno("setattr", key, err)
+		}
+		n.etag = out.ETag
+	} else {
+		wf := fsys.wb.OpenCopy(key, key, writeback.Version{Exists: true, Size: n.size, ETag: n.etag})
+		wf.SetMeta(meta)
+		err := wf.Close()
+		if err != nil {
+			return fsys.toErrno("setattr", key, err)
+		}
+		n.etag = wf.Version().ETag
+	}
+	if n.wf != nil {
+		if err := n.wf.Rebase(key, writeback.Version{Exists: true, Size: n.size, ETag: n.etag}); err != nil {
+			return fsys.toErrno("setattr", key, err)
+		}
+	}
+	n.fetched = time.Now()
+	fsys.rememberMeta(key, n.etag, n.a)
+	return 0
+}
+
+// discard drops what this mount is writing to the file (unlink).
+func (n *fileNode) discard() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.wf != nil {
+		n.wf.Discard()
+		n.wf = nil
+	}
+	n.unlinked, n.exists = true, false
+}
+
+var _ = (fusefs.NodeGetattrer)((*fileNode)(nil))
+
+func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.unlinked {
+		if errno := n.revalidateLocked(detach(ctx), n.key()); errno != 0 {
+			return errno
+		}
+	}
+	fillAttr(&out.Attr, n.a, n.sizeLocked(), n.StableAttr().Ino)
+	out.SetTimeout(n.fsys.cfg.StatCacheTTL)
+	return 0
+}
+
+var _ = (fusefs.NodeSetattrer)((*fileNode)(nil))
+
+// Setattr truncates (through the open content, or by committing a new
+// version at once when the file is closed) and changes mode, owner and
+// mtime, which are persisted in the object's metadata.
+func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	fsys := n.fsys
+	ctx = detach(ctx)
+	key := n.key()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if size, ok := in.GetSize(); ok {
+		wf := n.wf
+		if wf == nil {
+			wf = fsys.wb.Open(key, writeback.Version{Exists: n.exists, Size: n.size, ETag: n.etag})
+		}
+		if err := wf.Truncate(ctx, int64(size)); err != nil {
+			if wf != n.wf {
+				wf.Discard()
+			}
+			return fsys.toErrno("truncate", key, err)
+		}
+		n.touchLocked()
+		if wf != n.wf {
+			wf.SetMeta(n.metaLocked())
+			err := wf.Close()
+			if err != nil {
+				return fsys.toErrno("truncate", key, err)
+			}
+			ver := wf.Version()
+			n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, time.Now()
+			fsys.rememberMeta(key, n.etag, n.a)
+		}
+	}
+	_, modeSet := in.GetMode()
+	_, uidSet := in.GetUID()
+	_, gidSet := in.GetGID()
+	_, mtimeSet := in.GetMTime()
+	if modeSet || uidSet || gidSet || mtimeSet {
+		n.a = applySetattr(n.a, in)
+		if mtimeSet {
+			n.mtimeSet = true
+		}
+		if n.wf != nil && n.wf.Dirty() {
+			n.wf.SetMeta(n.metaLocked()) // written with the commit (or fixed after it)
+		} else if n.exists {
+			if errno := n.persistMetaLocked(ctx, key); errno != 0 {
+				return errno
+			}
+		}
+	}
+	fillAttr(&out.Attr, n.a, n.sizeLocked(), n.StableAttr().Ino)
+	out.SetTimeout(fsys.cfg.StatCacheTTL)
+	return 0
+}
+
+// handle is one open file description. Descriptors dup'd from it (dup,
+// fork, shell redirection) share it and each close sends a FLUSH.
+type handle struct {
+	n     *fileNode
+	wf    *writeback.File
+	write bool // opened for writing
+}
+
+var (
+	_ = (fusefs.FileReader)((*handle)(nil))
+	_ = (fusefs.FileWriter)((*handle)(nil))
+	_ = (fusefs.FileFlusher)((*handle)(nil))
+	_ = (fusefs.FileFsyncer)((*handle)(nil))
+	_ = (fusefs.FileReleaser)((*handle)(nil))
+)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	k, err := h.wf.ReadAt(detach(ctx), dest, off)
+	if err != nil && err != io.EOF {
+		return nil, h.n.fsys.toErrno("read", h.n.key(), err)
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if !h.write {
+		return 0, syscall.EBADF
+	}
+	k, err := h.wf.WriteAt(detach(ctx), data, off)
+	if err != nil {
+		return 0, h.n.fsys.toErrno("write", h.n.key(), err)
+	}
+	h.n.mu.Lock()
+	h.n.touchLocked()
+	h.n.mu.Unlock()
+	return uint32(k), 0
+}
+
+// Flush runs on every close(2) of every descriptor of this handle. A
+// handle opened for writing commits: close returns 0 only when the object
+// is durable (or when there was nothing to commit), and the error of a
+// failed upload otherwise, on every close. A read-only handle returns 0 at
+// once: it wrote nothing, and the writer's own close reports its result.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	if !h.write {
+		return 0
+	}
+	return h.commit(ctx)
+}
+
+// Fsync commits like Flush, for any handle: fsync(2) on a read-only
+// descriptor still makes the file's pending writes durable.
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.commit(ctx)
+}
+
+func (h *handle) commit(ctx context.Context) syscall.Errno {
+	n := h.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.wf != h.wf {
+		// Unlinked (discarded) under this handle.
+		if err := h.wf.Err(); err != nil && h.write {
+			return n.fsys.toErrno("flush", n.key(), err)
+		}
+		return 0
+	}
+	return n.flushLocked(detach(ctx), n.key())
+}
+
+// Release runs when the last descriptor of the handle is gone. When the
+// node's last handle goes, anything still uncommitted (writes through a
+// shared mapping after the last close, or a commit that failed) is
+// committed or aborted, and the content is released.
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	n := h.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opens--
+	if n.opens > 0 || n.wf != h.wf || n.wf == nil {
+		return 0
+	}
+	key := n.key()
+	n.wf.SetMeta(n.metaLocked())
+	if err := n.wf.Close(); err != nil {
+		n.fsys.toErrno("release", key, err)
+	} else if ver := n.wf.Version(); ver.Exists {
+		n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, time.Now()
+		n.fsys.rememberMeta(key, n.etag, n.a)
+	}
+	n.wf = nil
+	return 0
+}
+
+// linkNode is a symbolic link: an object whose body is the target.
+type linkNode struct {
+	node
+	mu     sync.Mutex
+	a      attr
+	size   int64
+	etag   string
+	target string // guarded by mu: read lazily
+}
+
+var _ = (fusefs.NodeReadlinker)((*linkNode)(nil))
+
+func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.target != "" || l.size == 0 {
+		return []byte(l.target), 0
+	}
+	fsys := l.fsys
+	key := fsys.keyFor(l.relPath())
+	out, err := fsys.store.GetObject(detach(ctx), &obsclient.GetObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+		IfMatch: l.etag, SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
+	if err != nil {
+		return nil, fsys.toErrno("readlink", key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, 4097))
+	if err != nil {
+		return nil, fsys.toErrno("readlink", key, err)
+	}
+	l.target = string(data)
+	return data, 0
+}
+
+var _ = (fusefs.NodeGetattrer)((*linkNode)(nil))
+
+func (l *linkNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fillAttr(&out.Attr, l.a, l.size, l.StableAttr().Ino)
+	out.SetTimeout(l.fsys.cfg.StatCacheTTL)
+	return 0
+}

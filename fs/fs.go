@@ -1,0 +1,282 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dgraph-io/ristretto/v2"
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/obsfs/obsfs/writeback"
+	"github.com/sirupsen/logrus"
+)
+
+// Bucket is the object store as the filesystem uses it. *obsclient.Client
+// satisfies it; unit tests use obsclient/obsfake. The contract is
+// writeback.Store's; in addition HeadObject of a missing key and
+// ListObjects of a missing prefix behave as in S3 (404 error, empty page).
+type Bucket interface {
+	writeback.Store
+	HeadObject(ctx context.Context, in *obsclient.HeadObjectInput) (*obsclient.HeadObjectOutput, error)
+	ListObjects(ctx context.Context, in *obsclient.ListObjectsInput) (*obsclient.ListObjectsOutput, error)
+	DeleteObject(ctx context.Context, in *obsclient.DeleteObjectInput) (*obsclient.DeleteObjectOutput, error)
+	DeleteObjects(ctx context.Context, in *obsclient.DeleteObjectsInput) (*obsclient.DeleteObjectsOutput, error)
+	CopyObject(ctx context.Context, in *obsclient.CopyObjectInput) (*obsclient.CopyObjectOutput, error)
+}
+
+var _ Bucket = (*obsclient.Client)(nil)
+
+// Config configures the filesystem.
+type Config struct {
+	// Bucket and Prefix: the mount shows the keys under Prefix ("" for the
+	// whole bucket, otherwise ending in "/").
+	Bucket string
+	Prefix string
+	// UID, GID, FileMode and DirMode are the attributes of objects that
+	// carry none in their metadata (permission bits only).
+	UID, GID uint32
+	FileMode uint32
+	DirMode  uint32
+	// StatCacheTTL is how long lookups, negative lookups, attributes and
+	// directory listings are trusted before the store is asked again.
+	// Changes made through this mount are visible at once. Default 5s.
+	StatCacheTTL time.Duration
+	// CopyThreshold: renames of objects larger than this use a multipart
+	// copy (UploadPartCopy) instead of one CopyObject. Default 5 GiB, the
+	// CopyObject limit.
+	CopyThreshold int64
+	// SSE is applied to objects written; SSE-C keys also to reads.
+	SSE obsclient.SSE
+	// Logger; default discards.
+	Logger *logrus.Entry
+}
+
+// Defaults for Config.
+const (
+	DefaultStatCacheTTL = 5 * time.Second
+	DefaultFileMode     = 0o644
+	DefaultDirMode      = 0o755
+)
+
+func (c Config) withDefaults() Config {
+	if c.StatCacheTTL == 0 {
+		c.StatCacheTTL = DefaultStatCacheTTL
+	}
+	if c.CopyThreshold == 0 {
+		c.CopyThreshold = obsclient.MaxPartSize
+	}
+	if c.FileMode == 0 {
+		c.FileMode = DefaultFileMode
+	}
+	if c.DirMode == 0 {
+		c.DirMode = DefaultDirMode
+	}
+	if c.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(discard{})
+		c.Logger = logrus.NewEntry(l)
+	}
+	return c
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := obsclient.ValidateBucketName(c.Bucket); err != nil {
+		return err
+	}
+	if c.Prefix != "" {
+		if !strings.HasSuffix(c.Prefix, "/") || strings.HasPrefix(c.Prefix, "/") || strings.Contains(c.Prefix, "//") {
+			return fmt.Errorf("prefix %q must be relative, end in '/' and have no empty component", c.Prefix)
+		}
+		if !utf8.ValidString(c.Prefix) {
+			return fmt.Errorf("prefix %q is not valid UTF-8", c.Prefix)
+		}
+	}
+	if c.FileMode&^0o7777 != 0 || c.DirMode&^0o7777 != 0 {
+		return fmt.Errorf("file and directory modes must be permission bits (0..07777)")
+	}
+	if c.StatCacheTTL < 0 {
+		return errors.New("negative stat cache TTL")
+	}
+	if c.CopyThreshold < 0 || c.CopyThreshold > obsclient.MaxPartSize {
+		return fmt.Errorf("copy threshold %d must be within 0..5 GiB", c.CopyThreshold)
+	}
+	return nil
+}
+
+// FS is one mounted filesystem.
+type FS struct {
+	cfg   Config
+	store Bucket
+	wb    *writeback.Manager
+	log   *logrus.Entry
+	root  *dirNode
+	// meta caches POSIX attributes by object version (key + ETag), learned
+	// from HEAD or written by this mount, so that listings — which carry no
+	// metadata — can show them without a HEAD per entry. Lossy by design.
+	meta *ristretto.Cache[string, attr]
+	// renameMu serialises renames (they move many keys and inodes).
+	renameMu sync.Mutex
+}
+
+// New builds the filesystem over store, writing through wb.
+func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	mc, err := ristretto.NewCache(&ristretto.Config[string, attr]{
+		NumCounters: 1 << 20, MaxCost: 100_000, BufferItems: 64, IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc}
+	fsys.root = &dirNode{node: node{fsys: fsys}}
+	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
+	return fsys, nil
+}
+
+// Root is the node to mount.
+func (fsys *FS) Root() fusefs.InodeEmbedder { return fsys.root }
+
+// Close releases the caches. Pending writes are the writeback manager's.
+func (fsys *FS) Close() { fsys.meta.Close() }
+
+// MountOptions returns the go-fuse options obsfs mounts with: kernel
+// attribute and entry caching for the stat-cache TTL, 1 MiB writes, and a
+// panic handler that turns a bug into EIO instead of a dead mount.
+func (fsys *FS) MountOptions() *fusefs.Options {
+	ttl := fsys.cfg.StatCacheTTL
+	return &fusefs.Options{
+		EntryTimeout:    &ttl,
+		AttrTimeout:     &ttl,
+		NegativeTimeout: &ttl,
+		UID:             fsys.cfg.UID,
+		GID:             fsys.cfg.GID,
+		MountOptions: fuse.MountOptions{
+			FsName:        "obsfs#" + fsys.cfg.Bucket,
+			Name:          "obsfs",
+			MaxWrite:      1 << 20,
+			MaxReadAhead:  1 << 20,
+			MaxBackground: 64,
+			Options:       []string{"default_permissions"},
+			PanicHandler: func(p any) fuse.Status {
+				fsys.log.WithField("panic", fmt.Sprint(p)).Error("internal error in a filesystem operation (returned EIO)")
+				return fuse.EIO
+			},
+		},
+	}
+}
+
+// keyFor maps a path relative to the mount root to an object key.
+func (fsys *FS) keyFor(rel string) string { return fsys.cfg.Prefix + rel }
+
+// detach returns a context for store I/O that keeps the request's values
+// (caller credentials) but not its cancellation: see the package doc.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// metaKey names a version in the metadata cache.
+func metaKey(key, etag string) string { return key + "\x00" + etag }
+
+func (fsys *FS) rememberMeta(key, etag string, a attr) {
+	if etag != "" {
+		fsys.meta.Set(metaKey(key, etag), a, 1)
+	}
+}
+
+func (fsys *FS) knownMeta(key, etag string) (attr, bool) {
+	if etag == "" {
+		return attr{}, false
+	}
+	return fsys.meta.Get(metaKey(key, etag))
+}
+
+// defaultFile and defaultDir are the attributes of objects without
+// metadata.
+func (fsys *FS) defaultFile(mtime time.Time) attr {
+	return attr{mode: syscall.S_IFREG | fsys.cfg.FileMode, uid: fsys.cfg.UID, gid: fsys.cfg.GID, mtime: mtime}
+}
+
+func (fsys *FS) defaultDir(mtime time.Time) attr {
+	return attr{mode: syscall.S_IFDIR | fsys.cfg.DirMode, uid: fsys.cfg.UID, gid: fsys.cfg.GID, mtime: mtime}
+}
+
+// caller returns the uid and gid of the process making a request.
+func (fsys *FS) caller(ctx context.Context) (uint32, uint32) {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return c.Uid, c.Gid
+	}
+	return fsys.cfg.UID, fsys.cfg.GID
+}
+
+// checkName validates a new name and returns its key: ENAMETOOLONG past
+// 1024 bytes of key, EILSEQ for names that are not UTF-8 (object keys
+// must be), EINVAL for names the store cannot hold.
+func (fsys *FS) checkName(parentKey, name string, dir bool) (string, syscall.Errno) {
+	key := parentKey + name
+	if dir {
+		key += "/"
+	}
+	if len(key) > obsclient.MaxKeyLength {
+		return "", syscall.ENAMETOOLONG
+	}
+	if !utf8.ValidString(name) {
+		return "", syscall.EILSEQ
+	}
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return "", syscall.EINVAL
+	}
+	return key, 0
+}
+
+// node is embedded by every node type.
+type node struct {
+	fusefs.Inode
+	fsys *FS
+}
+
+// relPath is the node's path relative to the mount root ("" for the root).
+func (n *node) relPath() string { return n.Path(n.fsys.root.EmbeddedInode()) }
+
+func fillAttr(out *fuse.Attr, a attr, size int64, ino uint64) {
+	out.Mode = a.mode
+	out.Size = uint64(size)
+	out.Blocks = (uint64(size) + 511) / 512
+	out.Blksize = 1 << 20
+	out.Nlink = 1
+	if a.mode&syscall.S_IFMT == syscall.S_IFDIR {
+		out.Nlink = 2
+	}
+	out.Uid, out.Gid = a.uid, a.gid
+	out.Ino = ino
+	sec, nsec := uint64(a.mtime.Unix()), uint32(a.mtime.Nanosecond())
+	out.Mtime, out.Mtimensec = sec, nsec
+	out.Ctime, out.Ctimensec = sec, nsec
+	out.Atime, out.Atimensec = sec, nsec
+}
+
+var _ = (fusefs.NodeStatfser)((*dirNode)(nil))
+
+// Statfs reports a very large, mostly free filesystem: object stores have
+// no fixed capacity.
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	const blocks = 1 << 50 / 4096 // 1 PiB in 4 KiB blocks
+	out.Bsize, out.Frsize = 4096, 4096
+	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
+	out.Files, out.Ffree = 1<<40, 1<<40
+	out.NameLen = 255
+	return 0
+}
