@@ -428,4 +428,3 @@ func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus
 		log.Warn("FUSE server did not stop within a minute of unmounting")
 	}
 }
-
