@@ -10,7 +10,7 @@ export OBSFS_MINIO_BIN := $(MINIO_BIN)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
 
-.PHONY: all build test unit integration bench run deps fuse minio lint fmt clean
+.PHONY: all build test unit integration bench run deps packages minio lint fmt clean
 
 all: build
 
@@ -19,14 +19,18 @@ build: bin/obsfs
 bin/obsfs: $(GO_SOURCES)
 	$(GO) build -o $@ ./cmd/obsfs
 
-## deps: everything the tests need that is not Go code: FUSE and the pinned MinIO.
-deps: fuse minio
+## deps: everything the tests need that is not Go code: FUSE, the tools the
+## tests drive (rsync, git), and the pinned MinIO.
+deps: packages minio
 
-fuse:
-	@if ! command -v fusermount3 >/dev/null 2>&1; then \
-		echo "installing fuse3 (apt-get)"; \
+# apt packages by the command they provide.
+PACKAGES := fusermount3:fuse3 rsync:rsync git:git
+packages:
+	@missing=; for pc in $(PACKAGES); do command -v $${pc%%:*} >/dev/null 2>&1 || missing="$$missing $${pc#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (apt-get)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fuse3; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	@test -e /dev/fuse || { echo "error: /dev/fuse is missing: FUSE is not available on this machine" >&2; exit 1; }
 

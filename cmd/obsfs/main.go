@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -192,6 +193,7 @@ func clientConfig(o *options, log *logrus.Entry) (obsclient.Config, error) {
 		Endpoint: o.endpoint, Region: o.region, AccessKey: ak, SecretKey: sk, SecurityToken: token,
 		Signature: sig, InsecureSkipVerify: o.insecureTLS, Logger: log,
 		MaxIdleConnsPerHost: max(2*o.concurrency, 32),
+		Retry:               obsclient.RetryPolicy{MaxAttempts: o.retries + 1},
 	}
 	if o.pathStyle {
 		cfg.Addressing = obsclient.AddressingPath
@@ -344,6 +346,10 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
+	// The Go heap holds the write buffer, the cache and little else: a soft
+	// limit makes the collector keep the process near that, not at twice
+	// the live heap.
+	debug.SetMemoryLimit(o.writeBuffer + o.cacheSize + 48<<20)
 	cache, err := writeback.NewBlockCache(o.cacheSize)
 	if err != nil {
 		return err

@@ -35,7 +35,9 @@
 // or HTTPS (NewTLS). It is a test tool: it has no timeouts of its own and
 // logs nothing; what happened to each request is in Requests.
 //
-// The package's own tests start a MinIO server (the binary named by
-// $OBSFS_MINIO_BIN, see the Makefile's minio target) and skip without one,
-// except under CI=true, where they fail.
+// The package's own tests run obsclient through the proxy against a real
+// MinIO shared by the test binary (integration/miniotest, which builds the
+// pinned binary when it is missing): if MinIO cannot be had they are
+// skipped, except under CI=true, where they fail; with -short (make unit)
+// they are skipped and say so.
 package faultproxy

@@ -7,162 +7,41 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/obsfs/obsfs/integration/faultproxy"
+	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/obsclient"
 )
 
-// The tests below run obsclient through the proxy against a real MinIO,
-// started once for the package by needMinIO and stopped by TestMain.
-
-const (
-	minioAccessKey = "faultproxyadmin"
-	minioSecretKey = "faultproxy-secret-key"
-	minioVersion   = "v0.0.0-20260212201848-7aac2a2c5b7c" // the Makefile's MINIO_VERSION
-)
-
-var minio struct {
-	once sync.Once
-	url  string
-	err  error
-	stop func()
-}
+// The tests below run obsclient through the proxy against a real MinIO: the
+// test binary's shared server (miniotest.Shared), stopped by TestMain. Each
+// test has its own proxy and its own bucket.
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if minio.stop != nil {
-		minio.stop()
+	if err := miniotest.StopShared(); err != nil {
+		code = 1 // StopShared has printed the problem
 	}
 	os.Exit(code)
 }
 
-// minioBinary is $OBSFS_MINIO_BIN, or where `make minio` puts the binary.
-func minioBinary() string {
-	if bin := os.Getenv("OBSFS_MINIO_BIN"); bin != "" {
-		return bin
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = filepath.Join(os.Getenv("HOME"), ".cache")
-	}
-	return filepath.Join(cache, "obsfs", "minio-"+minioVersion, "bin", "minio")
-}
-
-// needMinIO returns the endpoint of the shared MinIO, starting it on first
-// use. Without a MinIO binary the test is skipped, or fails under CI=true.
-func needMinIO(t *testing.T) string {
+// needMinIO returns the shared MinIO. With -short, which `make unit` uses,
+// the test is skipped: unit runs must not need a server. If MinIO cannot be
+// had, it is skipped, or fails under CI=true (miniotest.RequireCI).
+func needMinIO(t *testing.T) *miniotest.Server {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("-short: skipping a test that needs MinIO")
+		t.Skip("-short: skipping a test that needs MinIO (`make integration` runs it)")
 	}
-	bin := minioBinary()
-	if _, err := os.Stat(bin); err != nil {
-		msg := fmt.Sprintf("no MinIO binary (%v): run `make minio` or set OBSFS_MINIO_BIN", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	minio.once.Do(func() { minio.url, minio.stop, minio.err = startMinIO(bin) })
-	if minio.err != nil {
-		t.Fatalf("starting MinIO: %v", minio.err)
-	}
-	return minio.url
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startMinIO starts MinIO on a free port and waits until it is ready. A port
-// taken between choosing it and MinIO binding it costs another try.
-func startMinIO(bin string) (endpoint string, stop func(), err error) {
-	for try := 1; ; try++ {
-		endpoint, stop, err, retry := startMinIOOnce(bin)
-		if err == nil || !retry || try == 3 {
-			return endpoint, stop, err
-		}
-	}
-}
-
-func startMinIOOnce(bin string) (endpoint string, stop func(), err error, retry bool) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err, false
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dir, err := os.MkdirTemp("", "faultproxy-minio-")
-	if err != nil {
-		return "", nil, err, false
-	}
-	out := &syncBuffer{}
-	cmd := exec.Command(bin, "server", "--quiet", "--address", addr, dir)
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioAccessKey, "MINIO_ROOT_PASSWORD="+minioSecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	cmd.Stdout, cmd.Stderr = out, out
-	killWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("%s: %w", bin, err), false
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop = func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		os.RemoveAll(dir)
-	}
-	endpoint = "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		// /minio/health/live answers 200 before the object layer, IAM and
-		// bucket metadata are up (requests then fail with 503
-		// XMinioServerNotInitialized); /minio/health/cluster waits for them.
-		resp, err := http.Get(endpoint + "/minio/health/cluster")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return endpoint, stop, nil, false
-			}
-		}
-		select {
-		case <-exited:
-			stop()
-			return "", nil, fmt.Errorf("MinIO exited during startup: %s", out.String()), true
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("MinIO not live after 60s: %s", out.String()), false
-		}
-	}
+	return miniotest.Shared(t, miniotest.Options{})
 }
 
 // testLogWriter sends the client's retry warnings to the test log.
@@ -177,29 +56,21 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 // fastRetry retries quickly, so that exhausting the attempts is quick too.
 var fastRetry = obsclient.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
 
-func newClient(t *testing.T, endpoint string, sig obsclient.Signature, retry obsclient.RetryPolicy) *obsclient.Client {
+// newClient returns a client of s that sends its requests to endpoint (the
+// proxy), with the signature and retry policy given and its warnings in
+// the test log; mod, if non-nil, adjusts the configuration further.
+func newClient(t *testing.T, s *miniotest.Server, endpoint string, sig obsclient.Signature, retry obsclient.RetryPolicy,
+	mod func(*obsclient.Config)) *obsclient.Client {
 	t.Helper()
 	l := logrus.New()
 	l.Out = testLogWriter{t}
 	l.Level = logrus.WarnLevel
-	c, err := obsclient.New(obsclient.Config{Endpoint: endpoint, AccessKey: minioAccessKey, SecretKey: minioSecretKey,
-		Region: "us-east-1", Signature: sig, Retry: retry, Logger: logrus.NewEntry(l)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-var bucketSeq atomic.Int64
-
-// newBucket creates a fresh bucket through c.
-func newBucket(t *testing.T, c *obsclient.Client) string {
-	t.Helper()
-	b := fmt.Sprintf("faultproxy-%d-%d", os.Getpid(), bucketSeq.Add(1))
-	if err := c.CreateBucket(context.Background(), b); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
-	return b
+	return s.Client(t, func(c *obsclient.Config) {
+		c.Endpoint, c.Signature, c.Retry, c.Logger = endpoint, sig, retry, logrus.NewEntry(l)
+		if mod != nil {
+			mod(c)
+		}
+	})
 }
 
 func randomBytes(t *testing.T, n int) []byte {
@@ -258,13 +129,13 @@ var awkwardKeys = []string{
 }
 
 func TestMinIOForwarding(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	for _, sig := range []obsclient.Signature{obsclient.SignatureV4, obsclient.SignatureV2} {
 		t.Run(string(sig), func(t *testing.T) {
 			ctx := context.Background()
-			p := newProxy(t, endpoint)
-			c := newClient(t, p.URL(), sig, obsclient.RetryPolicy{MaxAttempts: 1})
-			bucket := newBucket(t, c)
+			p := newProxy(t, s.Endpoint)
+			c := newClient(t, s, p.URL(), sig, obsclient.RetryPolicy{MaxAttempts: 1}, nil)
+			bucket := s.Bucket(t, t.Name())
 			for _, key := range awkwardKeys {
 				data := []byte("content of " + key)
 				if _, err := c.PutObject(ctx, &obsclient.PutObjectInput{Bucket: bucket, Key: key, Body: bytes.NewReader(data),
@@ -343,11 +214,11 @@ func uploadParts(t *testing.T, c *obsclient.Client, bucket, key, uploadID string
 }
 
 func TestMinIOUploadPartRecoversFromTwo503s(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4, fastRetry)
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, nil)
+	bucket := s.Bucket(t, t.Name())
 	const key = "part/503 twice"
 	up, err := c.InitiateMultipartUpload(ctx, &obsclient.InitiateMultipartUploadInput{Bucket: bucket, Key: key})
 	if err != nil {
@@ -371,10 +242,10 @@ func TestMinIOUploadPartRecoversFromTwo503s(t *testing.T) {
 }
 
 func TestMinIOPutObjectRecoversFromReset(t *testing.T) {
-	endpoint := needMinIO(t)
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4, fastRetry)
-	bucket := newBucket(t, c)
+	s := needMinIO(t)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, nil)
+	bucket := s.Bucket(t, t.Name())
 	tests := []struct {
 		name   string
 		rule   faultproxy.Rule
@@ -419,11 +290,11 @@ func TestMinIOPutObjectRecoversFromReset(t *testing.T) {
 }
 
 func TestMinIOUnrecoverableFailuresSurface(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4, fastRetry)
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, nil)
+	bucket := s.Bucket(t, t.Name())
 
 	t.Run("UploadPart 503 forever", func(t *testing.T) {
 		const key = "fail/part"
@@ -484,11 +355,11 @@ func TestMinIOUnrecoverableFailuresSurface(t *testing.T) {
 }
 
 func TestMinIOTruncatedGetIsAnError(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4, fastRetry)
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, nil)
+	bucket := s.Bucket(t, t.Name())
 	const key = "truncated/object"
 	data := randomBytes(t, 1<<20)
 	if _, err := c.PutObject(ctx, &obsclient.PutObjectInput{Bucket: bucket, Key: key, Body: bytes.NewReader(data)}); err != nil {
@@ -516,11 +387,11 @@ func TestMinIOTruncatedGetIsAnError(t *testing.T) {
 }
 
 func TestMinIOCompleteFaults(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4, fastRetry)
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, nil)
+	bucket := s.Bucket(t, t.Name())
 	tests := []struct {
 		name      string
 		rule      faultproxy.Rule
@@ -566,11 +437,11 @@ func TestMinIOCompleteFaults(t *testing.T) {
 }
 
 func TestMinIOTruncatedXMLIsRetried(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4, fastRetry)
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, nil)
+	bucket := s.Bucket(t, t.Name())
 	const key = "xml/object"
 	if _, err := c.PutObject(ctx, &obsclient.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
@@ -609,17 +480,14 @@ func TestMinIOTruncatedXMLIsRetried(t *testing.T) {
 }
 
 func TestMinIOSlowResponseIsRetried(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	l := logrus.New()
-	l.Out = testLogWriter{t}
-	c, err := obsclient.New(obsclient.Config{Endpoint: p.URL(), AccessKey: minioAccessKey, SecretKey: minioSecretKey,
-		Retry: fastRetry, ResponseHeaderTimeout: 200 * time.Millisecond, Logger: logrus.NewEntry(l)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, func(c *obsclient.Config) {
+		c.ResponseHeaderTimeout = 200 * time.Millisecond
+		c.Logger.Logger.SetLevel(logrus.InfoLevel)
+	})
+	bucket := s.Bucket(t, t.Name())
 	const key = "slow/object"
 	if _, err := c.PutObject(ctx, &obsclient.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("slow")}); err != nil {
 		t.Fatal(err)
@@ -635,12 +503,12 @@ func TestMinIOSlowResponseIsRetried(t *testing.T) {
 }
 
 func TestMinIOParallelUploadsWithFaults(t *testing.T) {
-	endpoint := needMinIO(t)
+	s := needMinIO(t)
 	ctx := context.Background()
-	p := newProxy(t, endpoint)
-	c := newClient(t, p.URL(), obsclient.SignatureV4,
-		obsclient.RetryPolicy{MaxAttempts: 10, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
-	bucket := newBucket(t, c)
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4,
+		obsclient.RetryPolicy{MaxAttempts: 10, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}, nil)
+	bucket := s.Bucket(t, t.Name())
 	const key = "parallel/object"
 	const nparts = 4
 	up, err := c.InitiateMultipartUpload(ctx, &obsclient.InitiateMultipartUploadInput{Bucket: bucket, Key: key})
