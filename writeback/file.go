@@ -64,6 +64,9 @@ type File struct {
 
 	ctx    context.Context // store I/O; cancelled by Discard
 	cancel context.CancelFunc
+
+	raMu sync.Mutex // guards ra (lock order: File.mu, then raMu, then readAhead.mu)
+	ra   *readAhead
 }
 
 // upload is a multipart upload in progress.
@@ -573,7 +576,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	key, ver := f.baseKey, f.base
 	f.mu.Unlock()
 	for _, s := range segs {
-		if err := f.m.readBase(ctx, key, ver, s.s, s.dst); err != nil {
+		if err := f.readBaseAhead(ctx, key, ver, s.s, s.dst); err != nil {
 			return 0, err
 		}
 	}
@@ -975,6 +978,7 @@ func (f *File) Close() error {
 		f.cleanupLocked()
 	}
 	f.mu.Unlock()
+	f.releaseReadAhead()
 	f.m.unregister(f)
 	f.cancel()
 	return err
@@ -995,5 +999,6 @@ func (f *File) Discard() {
 	f.waitIdleLocked()
 	f.cleanupLocked()
 	f.mu.Unlock()
+	f.releaseReadAhead()
 	f.m.unregister(f)
 }

@@ -32,6 +32,9 @@ type Config struct {
 	WriteBuffer int64
 	// Cache holds clean pages; nil caches nothing.
 	Cache Cache
+	// ReadAhead is the memory, across all files, for data fetched ahead of
+	// sequential readers and not yet read. Default 256 MiB.
+	ReadAhead int64
 	// SSE is applied to every object written (KMS on Initiate/Put, SSE-C on
 	// every request touching the data).
 	SSE obsclient.SSE
@@ -48,6 +51,7 @@ const (
 	DefaultTierParts   = 1000
 	DefaultConcurrency = 8
 	DefaultWriteBuffer = 512 << 20
+	DefaultReadAhead   = 256 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -65,6 +69,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Cache == nil {
 		c.Cache = NopCache{}
+	}
+	if c.ReadAhead == 0 {
+		c.ReadAhead = DefaultReadAhead
 	}
 	if c.Logger == nil {
 		l := logrus.New()
@@ -99,6 +106,9 @@ func (c Config) Validate() error {
 	if c.WriteBuffer < 2*c.PartSize {
 		return fmt.Errorf("write buffer %d must hold at least two parts (2 × %d)", c.WriteBuffer, c.PartSize)
 	}
+	if c.ReadAhead < 0 {
+		return errors.New("negative read-ahead buffer")
+	}
 	if c.AbortTimeout < 0 {
 		return errors.New("negative abort timeout")
 	}
@@ -120,6 +130,10 @@ type Manager struct {
 	budget  *budget
 	uploads *semaphore.Weighted // part uploads/copies in flight
 	fill    *semaphore.Weighted // bytes of commit-time buffers outside the budget
+	// raBudget bounds prefetched bytes not yet read; gets bounds prefetch
+	// GETs in flight.
+	raBudget *semaphore.Weighted
+	gets     *semaphore.Weighted
 
 	ctx    context.Context // cancelled by Close: background work stops
 	cancel context.CancelFunc
@@ -142,9 +156,11 @@ func New(store Store, cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		cfg: cfg, store: store, lay: lay, log: cfg.Logger,
-		uploads: semaphore.NewWeighted(int64(cfg.Concurrency)),
-		fill:    semaphore.NewWeighted(max(cfg.WriteBuffer/4, 2*cfg.PartSize)),
-		ctx:     ctx, cancel: cancel,
+		uploads:  semaphore.NewWeighted(int64(cfg.Concurrency)),
+		fill:     semaphore.NewWeighted(max(cfg.WriteBuffer/4, 2*cfg.PartSize)),
+		raBudget: semaphore.NewWeighted(cfg.ReadAhead),
+		gets:     semaphore.NewWeighted(int64(cfg.Concurrency)),
+		ctx:      ctx, cancel: cancel,
 		files: map[*File]struct{}{},
 	}
 	m.budget = newBudget(cfg.WriteBuffer, m.relieve)

@@ -349,7 +349,7 @@ func serve(o *options, ready *reporter) error {
 	// The Go heap holds the write buffer, the cache and little else: a soft
 	// limit makes the collector keep the process near that, not at twice
 	// the live heap.
-	debug.SetMemoryLimit(o.writeBuffer + o.cacheSize + 48<<20)
+	debug.SetMemoryLimit(o.writeBuffer + o.cacheSize + o.readAhead + 48<<20)
 	cache, err := writeback.NewBlockCache(o.cacheSize)
 	if err != nil {
 		return err
@@ -357,7 +357,7 @@ func serve(o *options, ready *reporter) error {
 	defer cache.Close()
 	wb, err := writeback.New(client, writeback.Config{
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
-		WriteBuffer: o.writeBuffer, Cache: cache, SSE: sse, Logger: log.WithField("layer", "writeback"),
+		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse, Logger: log.WithField("layer", "writeback"),
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ type options struct {
 	concurrency   int
 	writeBuffer   int64
 	cacheSize     int64
+	readAhead     int64
 	copyThreshold int64
 	tierParts     int
 
@@ -119,6 +120,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.Var(sizeValue{&o.writeBuffer}, "write-buffer", "memory for data not yet uploaded, across all files; writers wait when it is full")
 	o.cacheSize = 256 << 20
 	fl.Var(sizeValue{&o.cacheSize}, "cache-size", "memory for clean data (reads, and parts already uploaded)")
+	o.readAhead = 256 << 20
+	fl.Var(sizeValue{&o.readAhead}, "read-ahead-buffer", "memory for data fetched ahead of sequential readers, across all files (up to 64MiB per file)")
 	o.copyThreshold = obsclient.MaxPartSize
 	fl.Var(sizeValue{&o.copyThreshold}, "copy-threshold", "renames of objects larger than this use a multipart copy")
 	fl.IntVar(&o.tierParts, "parts-per-tier", 1000, "parts of each size before the part size doubles")
@@ -284,6 +287,8 @@ func parseArgs(args []string) (*options, error) {
 			units.BytesSize(float64(o.writeBuffer)), units.BytesSize(float64(o.partSize)))
 	case o.cacheSize < 1<<20:
 		return nil, fmt.Errorf("--cache-size must be at least 1MiB")
+	case o.readAhead < 0:
+		return nil, fmt.Errorf("--read-ahead-buffer must not be negative")
 	case o.copyThreshold < 0 || o.copyThreshold > obsclient.MaxPartSize:
 		return nil, fmt.Errorf("--copy-threshold must be within 0..5GiB")
 	case o.tierParts < 1:

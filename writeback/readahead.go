@@ -1,0 +1,192 @@
+package writeback
+
+import (
+	"context"
+	"sync"
+)
+
+// Read-ahead: a File that is read sequentially fetches the committed
+// version ahead of the reader, in chunks of up to chunkPages pages, several
+// ranged GETs in parallel. The window starts at two pages when a
+// sequential pattern is seen, doubles with every sequential read up to
+// maxWindow, and shrinks to a quarter on a random read (so random access
+// fetches only what it reads).
+//
+// Prefetched chunks are held by the File until the reader passes them (and
+// offered to the clean cache too). Their memory is charged to the
+// manager's read-ahead budget, taken without waiting: when it is
+// exhausted, reads simply fetch what they need when they need it.
+const (
+	chunkPages = 8  // pages per prefetch GET
+	maxWindowP = 64 // pages of the largest window
+)
+
+type readAhead struct {
+	mu     sync.Mutex
+	key    string
+	etag   string
+	next   int64            // where a sequential read would start
+	window int64            // pages to keep fetched ahead
+	chunks map[int64]*chunk // by first page
+}
+
+// chunk is one prefetch: pages first..last of a version.
+type chunk struct {
+	first, last int64
+	done        chan struct{}
+	pages       [][]byte // set before done is closed
+	err         error
+	charge      int64
+}
+
+// readBaseAhead is readBase for application reads: it serves pages from
+// chunks already fetched (waiting for ones in flight), and schedules the
+// next chunks when the access is sequential.
+func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off int64, dst []byte) error {
+	m := f.m
+	end := off + int64(len(dst))
+	ra := f.readAheadFor(key, ver)
+
+	ra.mu.Lock()
+	sequential := off == ra.next || (off < ra.next && off >= ra.next-pageSize)
+	if sequential {
+		ra.window = min(max(2*ra.window, 2), maxWindowP)
+	} else {
+		ra.window /= 4
+	}
+	ra.next = end
+	first, last := off/pageSize, (end-1)/pageSize
+	var have []*chunk
+	for _, c := range ra.chunks {
+		if c.last >= first && c.first <= last {
+			have = append(have, c)
+		}
+	}
+	ra.dropBefore(m, first)
+	if sequential {
+		ra.schedule(f, key, ver, last+1)
+	}
+	ra.mu.Unlock()
+
+	// Copy what the chunks hold; readBase does the rest (cache, or a GET).
+	covered := spans{}
+	for _, c := range have {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if c.err != nil {
+			continue
+		}
+		for idx := max(c.first, first); idx <= min(c.last, last); idx++ {
+			pg := c.pages[idx-c.first]
+			ps := idx * pageSize
+			lo, hi := max(off, ps), min(end, ps+int64(len(pg)))
+			if lo < hi {
+				copy(dst[lo-off:hi-off], pg[lo-ps:hi-ps])
+				covered = covered.add(lo, hi)
+			}
+		}
+	}
+	for _, g := range covered.gaps(off, end) {
+		if err := m.readBase(ctx, key, ver, g.s, dst[g.s-off:g.e-off]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readAheadFor returns the File's read-ahead state for a version,
+// resetting it when the version changed.
+func (f *File) readAheadFor(key string, ver Version) *readAhead {
+	f.raMu.Lock()
+	defer f.raMu.Unlock()
+	if f.ra == nil || f.ra.key != key || f.ra.etag != ver.ETag {
+		if f.ra != nil {
+			f.ra.mu.Lock()
+			f.ra.dropBefore(f.m, 1<<62)
+			f.ra.mu.Unlock()
+		}
+		f.ra = &readAhead{key: key, etag: ver.ETag, next: -1, chunks: map[int64]*chunk{}}
+	}
+	return f.ra
+}
+
+// dropBefore forgets chunks that end before page idx and releases their
+// budget. Called with ra.mu held.
+func (ra *readAhead) dropBefore(m *Manager, idx int64) {
+	for k, c := range ra.chunks {
+		if c.last < idx {
+			delete(ra.chunks, k)
+			go func() {
+				<-c.done // a GET in flight still owns its memory
+				m.raBudget.Release(c.charge)
+			}()
+		}
+	}
+}
+
+// schedule starts the chunks of [from, from+window) not yet fetched or
+// cached. Called with ra.mu held.
+func (ra *readAhead) schedule(f *File, key string, ver Version, from int64) {
+	m := f.m
+	lastPage := (ver.Size - 1) / pageSize
+	limit := min(from+ra.window-1, lastPage)
+	for idx := from; idx <= limit; {
+		if c := ra.covering(idx); c != nil {
+			idx = c.last + 1
+			continue
+		}
+		if _, ok := m.cfg.Cache.Get(objectPageKey(key, ver.ETag, idx)); ok {
+			idx++
+			continue
+		}
+		cl := min(idx+chunkPages-1, lastPage)
+		for p := idx + 1; p <= cl; p++ { // stop at a chunk already there
+			if ra.covering(p) != nil {
+				cl = p - 1
+				break
+			}
+		}
+		charge := (cl-idx)*pageSize + pageLen(cl, ver.Size)
+		if !m.raBudget.TryAcquire(charge) {
+			return
+		}
+		c := &chunk{first: idx, last: cl, done: make(chan struct{}), charge: charge}
+		ra.chunks[idx] = c
+		go func() {
+			defer close(c.done)
+			if err := m.gets.Acquire(f.ctx, 1); err != nil {
+				c.err = err
+				return
+			}
+			defer m.gets.Release(1)
+			pages := make([][]byte, c.last-c.first+1)
+			c.err = m.fetchPages(f.ctx, key, ver, c.first, c.last, pages)
+			c.pages = pages
+		}()
+		idx = cl + 1
+	}
+}
+
+func (ra *readAhead) covering(idx int64) *chunk {
+	for _, c := range ra.chunks {
+		if c.first <= idx && idx <= c.last {
+			return c
+		}
+	}
+	return nil
+}
+
+// releaseReadAhead drops every chunk (the File is closed).
+func (f *File) releaseReadAhead() {
+	f.raMu.Lock()
+	defer f.raMu.Unlock()
+	if f.ra != nil {
+		f.ra.mu.Lock()
+		f.ra.dropBefore(f.m, 1<<62)
+		f.ra.mu.Unlock()
+		f.ra = nil
+	}
+}
