@@ -26,6 +26,8 @@ type dirNode struct {
 // listEntry is what a listing says about one name.
 type listEntry struct {
 	dir   bool
+	head  bool  // the object's own attributes are known (from a HEAD)
+	attr  *attr // those attributes, when the entry comes from a HEAD
 	size  int64
 	etag  string
 	mtime time.Time
@@ -149,7 +151,7 @@ func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error
 	}
 	a := parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
 	fsys.rememberMeta(key, head.ETag, a)
-	return listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified}, true, nil
+	return listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified, head: true, attr: &a}, true, nil
 }
 
 // childFor returns the inode for name described by e, reusing a live
@@ -174,8 +176,12 @@ func (d *dirNode) childFor(ctx context.Context, name, key string, e listEntry, o
 		fillAttr(&out.Attr, cd.a, 4096, ch.StableAttr().Ino)
 		return ch, 0
 	}
-	a, ok := fsys.knownMeta(key, e.etag)
-	if !ok {
+	var a attr
+	if e.attr != nil {
+		a = *e.attr
+	} else if known, ok := fsys.knownMeta(key, e.etag); ok {
+		a, e.head = known, true
+	} else {
 		a = fsys.defaultFile(e.mtime)
 	}
 	if ch := d.GetChild(name); ch != nil {
@@ -327,7 +333,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	uid, gid := fsys.caller(ctx)
 	fn := &fileNode{node: node{fsys: fsys}}
 	fn.a = attr{mode: syscall.S_IFREG | mode&0o7777, uid: uid, gid: gid, mtime: time.Now()}
-	fn.fetched = time.Now()
+	fn.fetched, fn.metaLoaded = time.Now(), true
 	ch := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG})
 	fh, errno := fn.open(ctx, key, flags, true)
 	if errno != 0 {
@@ -407,6 +413,34 @@ func (d *dirNode) hasPinnedChildren() bool {
 	return false
 }
 
+var _ = (fusefs.NodeMknoder)((*dirNode)(nil))
+
+// Mknod creates regular files (an empty object); devices, FIFOs and
+// sockets cannot live in an object store: EPERM.
+func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
+		return nil, syscall.EPERM
+	}
+	ch, fh, _, errno := d.Create(ctx, name, syscall.O_WRONLY, mode, out)
+	if errno != 0 {
+		return nil, errno
+	}
+	h := fh.(*handle)
+	if errno := h.Flush(ctx); errno != 0 {
+		h.Release(ctx)
+		return nil, errno
+	}
+	h.Release(ctx)
+	return ch, 0
+}
+
+var _ = (fusefs.NodeLinker)((*dirNode)(nil))
+
+// Link: objects cannot share content, so hard links are not supported.
+func (d *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+
 var _ = (fusefs.NodeSymlinker)((*dirNode)(nil))
 
 // Symlink stores a link the s3fs way: an object whose body is the target
@@ -446,19 +480,30 @@ func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	d.mu.Lock()
 	a := applySetattr(d.a, in)
 	d.mu.Unlock()
-	if d != fsys.root {
-		key := d.key()
-		_, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
-			ContentType: "application/x-directory", Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
-		if err != nil {
-			return fsys.toErrno("setattr", key, err)
-		}
+	if errno := d.writeMarker(detach(ctx), a); errno != 0 {
+		return errno
 	}
 	d.mu.Lock()
 	d.a = a
 	d.mu.Unlock()
 	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
 	out.SetTimeout(fsys.cfg.StatCacheTTL)
+	return 0
+}
+
+// writeMarker stores the directory's attributes in its marker object
+// (creating it for an implicit directory). The root has none.
+func (d *dirNode) writeMarker(ctx context.Context, a attr) syscall.Errno {
+	fsys := d.fsys
+	if d == fsys.root {
+		return 0
+	}
+	key := d.key()
+	_, err := fsys.store.PutObject(ctx, &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+		ContentType: "application/x-directory", Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
+	if err != nil {
+		return fsys.toErrno("setattr", key, err)
+	}
 	return 0
 }
 

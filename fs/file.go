@@ -32,6 +32,9 @@ type fileNode struct {
 	opens    int             // guarded by mu: open descriptors
 	unlinked bool            // guarded by mu
 	cached   string          // guarded by mu: version whose pages the kernel may keep
+	// metaLoaded: a (including xattrs) comes from the object's own
+	// metadata, not a listing's defaults. Guarded by mu.
+	metaLoaded bool
 }
 
 // pinned reports whether the node must be served from memory: it is open,
@@ -67,7 +70,8 @@ func (n *fileNode) refresh(a attr, e listEntry) {
 		return
 	}
 	n.a, n.size, n.etag, n.exists, n.fetched = a, e.size, e.etag, true, time.Now()
-	n.mtimeSet = false
+	n.mtimeSet = a.mtime != e.mtime
+	n.metaLoaded = e.head
 }
 
 func (n *fileNode) fill(out *fuse.Attr) {
@@ -99,11 +103,11 @@ func (n *fileNode) revalidateLocked(ctx context.Context, key string) syscall.Err
 	if err != nil {
 		return fsys.toErrno("getattr", key, err)
 	}
-	if head.ETag != n.etag {
+	if head.ETag != n.etag || !n.metaLoaded {
 		n.a = parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
 		n.mtimeSet = head.Metadata[metaMtime] != ""
 	}
-	n.size, n.etag, n.fetched = head.Size, head.ETag, time.Now()
+	n.size, n.etag, n.fetched, n.metaLoaded = head.Size, head.ETag, time.Now(), true
 	fsys.rememberMeta(key, head.ETag, n.a)
 	return 0
 }
@@ -221,6 +225,19 @@ func (n *fileNode) persistMetaLocked(ctx context.Context, key string) syscall.Er
 	return 0
 }
 
+// metaChangedLocked persists changed attributes: with the next commit if
+// the file has changes to commit, else at once.
+func (n *fileNode) metaChangedLocked(ctx context.Context) syscall.Errno {
+	if n.wf != nil && n.wf.Dirty() {
+		n.wf.SetMeta(n.metaLocked()) // written with the commit (or fixed after it)
+		return 0
+	}
+	if !n.exists {
+		return 0
+	}
+	return n.persistMetaLocked(ctx, n.key())
+}
+
 // discard drops what this mount is writing to the file (unlink).
 func (n *fileNode) discard() {
 	n.mu.Lock()
@@ -286,16 +303,15 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 	_, gidSet := in.GetGID()
 	_, mtimeSet := in.GetMTime()
 	if modeSet || uidSet || gidSet || mtimeSet {
+		if errno := n.loadMetaLocked(ctx); errno != 0 {
+			return errno // the xattrs must survive the rewrite
+		}
 		n.a = applySetattr(n.a, in)
 		if mtimeSet {
 			n.mtimeSet = true
 		}
-		if n.wf != nil && n.wf.Dirty() {
-			n.wf.SetMeta(n.metaLocked()) // written with the commit (or fixed after it)
-		} else if n.exists {
-			if errno := n.persistMetaLocked(ctx, key); errno != 0 {
-				return errno
-			}
+		if errno := n.metaChangedLocked(ctx); errno != 0 {
+			return errno
 		}
 	}
 	fillAttr(&out.Attr, n.a, n.sizeLocked(), n.StableAttr().Ino)

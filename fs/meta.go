@@ -22,6 +22,7 @@ type attr struct {
 	uid   uint32
 	gid   uint32
 	mtime time.Time
+	xattr map[string][]byte // user.* extended attributes
 }
 
 // parseMeta overlays the attributes stored in user metadata (if any, and
@@ -61,6 +62,7 @@ func parseMeta(meta map[string]string, def attr) attr {
 			a.mtime = t
 		}
 	}
+	a.xattr = parseXattrs(meta[metaXattr])
 	return a
 }
 
@@ -105,10 +107,14 @@ func leftPad9(n int) string {
 
 // encodeMeta is the metadata obsfs writes with every object it stores.
 func encodeMeta(a attr) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		metaMode:  strconv.FormatUint(uint64(a.mode), 10),
 		metaUID:   strconv.FormatUint(uint64(a.uid), 10),
 		metaGID:   strconv.FormatUint(uint64(a.gid), 10),
 		metaMtime: formatMtime(a.mtime),
 	}
+	if x := encodeXattrs(a.xattr); x != "" {
+		m[metaXattr] = x
+	}
+	return m
 }
