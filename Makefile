@@ -59,5 +59,22 @@ unit:
 integration: deps
 	$(GO) test -race -count=1 -timeout 30m ./integration/...
 
+## bench: the benchmarks of ./integration (end-to-end mount vs direct
+## obsclient, and the client's own), without -race; then one summary line
+## per end-to-end benchmark. Not part of `make test`. BENCH and BENCHTIME
+## select others, e.g. `make bench BENCH=UploadPart BENCHTIME=64x`.
+BENCH     ?= .
+BENCHTIME ?= 3x
+bench: deps
+	@set -o pipefail; out=$$(mktemp); \
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./integration/ | tee $$out; \
+	status=$$?; \
+	awk 'BEGIN { head = 0 } \
+		/^Benchmark/ { v = ""; for (i = 3; i < NF; i += 2) if ($$(i+1) != "ns/op") v = v " " $$(i+1) "=" $$i; \
+			if (v ~ / ratio=/) { if (!head++) print "\nsummary (ratio = mount MiB/s / direct MiB/s, goal >= 0.9):"; \
+				r = v; sub(/.* ratio=/, "", r); sub(/ .*/, "", r); \
+				printf "  %-24s ratio %s  (%s)\n", $$1, r, substr(v, 2) } }' $$out; \
+	rm -f $$out; exit $$status
+
 clean:
 	rm -rf bin

@@ -287,6 +287,13 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			return fsys.toErrno("truncate", key, err)
 		}
 		n.touchLocked()
+		if wf == n.wf && fh == nil {
+			// truncate(2) by path: no descriptor will commit it, so it is
+			// committed now (ftruncate is committed by its descriptor's close).
+			if errno := n.flushLocked(ctx, key); errno != 0 {
+				return errno
+			}
+		}
 		if wf != n.wf {
 			wf.SetMeta(n.metaLocked())
 			err := wf.Close()

@@ -5,10 +5,12 @@ import (
 	"testing"
 
 	"github.com/obsfs/obsfs/integration/miniotest"
+	"github.com/obsfs/obsfs/integration/mounttest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	mounttest.Cleanup()
 	if err := miniotest.StopShared(); err != nil {
 		code = 1 // StopShared has printed the problem
 	}

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +61,7 @@ func run(args []string) int {
 	}
 	o, err := parseArgs(args)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "obsfs: %v\n", err)
+		fmt.Fprintf(os.Stderr, "obsfs: %s\n", oneLine(err))
 		fmt.Fprintln(os.Stderr, "usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT (obsfs --help lists the flags)")
 		return 2
 	}
@@ -71,7 +73,7 @@ func run(args []string) int {
 		if ready != nil {
 			ready.fail(err)
 		}
-		fmt.Fprintf(os.Stderr, "obsfs: %v\n", err)
+		fmt.Fprintf(os.Stderr, "obsfs: %s\n", oneLine(err))
 		return 1
 	}
 	return 0
@@ -111,7 +113,7 @@ func (r *reporter) ok() {
 }
 
 func (r *reporter) fail(err error) {
-	fmt.Fprintln(r.f, "error: "+err.Error())
+	fmt.Fprintln(r.f, "error: "+oneLine(err))
 	r.f.Close()
 }
 
@@ -312,6 +314,55 @@ func unescapeMountinfo(s string) string {
 	return r.Replace(s)
 }
 
+// oneLine folds an error message onto one line: a failure is one line on
+// stderr, and some errors (go-fuse's) carry newlines.
+func oneLine(err error) string {
+	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), "; ")
+}
+
+// mountFUSE mounts like fusefs.Mount, which runs fusermount3 with our
+// standard error: what fusermount3 says is caught and becomes the error,
+// so that its reason for a refusal (e.g. allow_other without
+// user_allow_other) is not lost in daemon mode, where stderr is /dev/null,
+// and does not add lines in the foreground.
+func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*fuse.Server, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fusefs.Mount(mnt, root, mopts)
+	}
+	var said bytes.Buffer
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(&said, io.LimitReader(pr, 4096))
+		_, _ = io.Copy(io.Discard, pr)
+		close(copied)
+	}()
+	saved := os.Stderr
+	os.Stderr = pw
+	server, err := fusefs.Mount(mnt, root, mopts)
+	os.Stderr = saved
+	pw.Close()
+	select {
+	case <-copied:
+	case <-time.After(time.Second): // a helper still holds the pipe
+	}
+	pr.Close()
+	if err == nil {
+		if s := strings.TrimSpace(said.String()); s != "" {
+			fmt.Fprintln(os.Stderr, s)
+		}
+		return server, nil
+	}
+	if s := strings.TrimSpace(said.String()); s != "" {
+		return nil, errors.New(s) // run prints it with oneLine
+	}
+	return nil, err
+}
+
 // serve mounts and runs until unmounted or signalled.
 func serve(o *options, ready *reporter) error {
 	mnt, err := checkMountpoint(o.mountpoint)
@@ -377,7 +428,7 @@ func serve(o *options, ready *reporter) error {
 	if o.readOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
-	server, err := fusefs.Mount(mnt, fsys.Root(), mopts)
+	server, err := mountFUSE(mnt, fsys.Root(), mopts)
 	if err != nil {
 		return fmt.Errorf("mounting on %s: %v", mnt, err)
 	}
@@ -414,6 +465,7 @@ func serve(o *options, ready *reporter) error {
 // programs never got a successful close) and the mount is detached lazily.
 func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus.Entry, done <-chan struct{}) {
 	deadline := time.Now().Add(30 * time.Second)
+	wait := time.Minute
 	for {
 		err := server.Unmount()
 		if err == nil {
@@ -423,6 +475,10 @@ func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus
 			log.WithError(err).Warn("mount still busy: aborting uploads of files left open and detaching lazily")
 			wb.Close()
 			_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
+			// A lazily detached mount lives on in the kernel, and the
+			// server with it, until its last file is closed: do not wait
+			// for that. Our exit ends the connection (ENOTCONN for them).
+			wait = 2 * time.Second
 			break
 		}
 		log.WithError(err).Info("mount busy: waiting for open files to be closed")
@@ -430,7 +486,9 @@ func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus
 	}
 	select {
 	case <-done:
-	case <-time.After(time.Minute):
-		log.Warn("FUSE server did not stop within a minute of unmounting")
+	case <-time.After(wait):
+		if wait == time.Minute {
+			log.Warn("FUSE server did not stop within a minute of unmounting")
+		}
 	}
 }

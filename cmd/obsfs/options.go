@@ -256,10 +256,7 @@ func parseArgs(args []string) (*options, error) {
 	if o.endpoint == "" {
 		return nil, errors.New("no endpoint: pass --endpoint or set OBS_ENDPOINT")
 	}
-	host := o.endpoint
-	if u, err := url.Parse(o.endpoint); err == nil && u.Host != "" {
-		host = u.Hostname()
-	}
+	host := endpointHost(o.endpoint)
 	if o.region == "" {
 		o.region = obsclient.DefaultRegion
 		if m := obsHostRe.FindStringSubmatch(host); m != nil {
@@ -268,7 +265,7 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.signature == "" {
 		o.signature = "v4"
-		if strings.HasSuffix(host, "myhuaweicloud.com") || strings.HasSuffix(host, "huaweicloud.com") {
+		if strings.HasSuffix(host, ".myhuaweicloud.com") || strings.HasSuffix(host, ".huaweicloud.com") {
 			o.signature = "obs"
 		}
 	}
@@ -315,6 +312,19 @@ func parseArgs(args []string) (*options, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	return o, nil
+}
+
+// endpointHost is the lower-case host name of an endpoint, which (as for
+// obsclient) may omit the scheme and carry a port.
+func endpointHost(endpoint string) string {
+	s := strings.TrimSpace(endpoint)
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	if u, err := url.Parse(s); err == nil && u.Hostname() != "" {
+		return strings.ToLower(u.Hostname())
+	}
+	return strings.ToLower(endpoint)
 }
 
 type discardWriter struct{}

@@ -1,0 +1,468 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/obsfs/obsfs/integration/fsmodel"
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/obsfs/obsfs/obsclient/obsfake"
+	"github.com/obsfs/obsfs/writeback"
+	"github.com/sirupsen/logrus"
+)
+
+// These tests mount the filesystem in-process over the in-memory store,
+// so the whole node tree runs under the race detector with hostile
+// caches. The real binary against MinIO is tested in integration/.
+
+const bucket = "test-bucket"
+
+// hostileCache drops every Set.
+type hostileCache struct{}
+
+func (hostileCache) Get(string) ([]byte, bool) { return nil, false }
+func (hostileCache) Set(string, []byte)        {}
+func (hostileCache) Del(string)                {}
+
+type testMount struct {
+	dir   string
+	store *obsfake.Store
+	fsys  *FS
+}
+
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	_, errDev := os.Stat("/dev/fuse")
+	_, errBin := exec.LookPath("fusermount3")
+	if errDev != nil || errBin != nil {
+		msg := fmt.Sprintf("FUSE not available (/dev/fuse: %v, fusermount3: %v)", errDev, errBin)
+		if ci := os.Getenv("CI"); ci == "true" || ci == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
+	t.Helper()
+	requireFUSE(t)
+	store := obsfake.New()
+	store.MinPartSize = 1 << 20
+	var log *logrus.Entry
+	if os.Getenv("OBSFS_TEST_DEBUG") != "" {
+		l := logrus.New()
+		l.SetLevel(logrus.DebugLevel)
+		log = logrus.NewEntry(l)
+	}
+	wb, err := writeback.New(store, writeback.Config{Bucket: bucket, PartSize: 1 << 20, Concurrency: 4,
+		WriteBuffer: 16 << 20, Cache: cache, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Bucket: bucket, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), StatCacheTTL: time.Second, Logger: log}
+	if mod != nil {
+		mod(&cfg)
+	}
+	fsys, err := New(store, wb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	server, err := fusefs.Mount(dir, fsys.Root(), fsys.MountOptions())
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := server.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+		wb.Close()
+		fsys.Close()
+		if store.Uploads() != 0 {
+			t.Errorf("%d multipart uploads left", store.Uploads())
+		}
+	})
+	return &testMount{dir: dir, store: store, fsys: fsys}
+}
+
+func (m *testMount) path(rel string) string { return filepath.Join(m.dir, rel) }
+
+func (m *testMount) put(t *testing.T, key string, data []byte, meta map[string]string) {
+	t.Helper()
+	_, err := m.store.PutObject(context.Background(), &obsclient.PutObjectInput{Bucket: bucket, Key: key,
+		Body: bytes.NewReader(data), Metadata: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (m *testMount) head(t *testing.T, key string) *obsclient.HeadObjectOutput {
+	t.Helper()
+	h, err := m.store.HeadObject(context.Background(), &obsclient.HeadObjectInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatalf("head %s: %v", key, err)
+	}
+	return h
+}
+
+func TestModelThroughMount(t *testing.T) {
+	for name, cache := range map[string]func(*testing.T) writeback.Cache{
+		"hostile": func(*testing.T) writeback.Cache { return hostileCache{} },
+		"ristretto": func(t *testing.T) writeback.Cache {
+			c, err := writeback.NewBlockCache(32 << 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			return c
+		},
+	} {
+		for _, seed := range fsmodel.Seeds(1, 2) {
+			t.Run(fmt.Sprintf("%s/seed=%d", name, seed), func(t *testing.T) {
+				m := mount(t, cache(t), nil)
+				local := t.TempDir()
+				ops := 1500
+				if testing.Short() {
+					ops = 300
+				}
+				fsmodel.Run(t, seed, m.dir, local, fsmodel.Options{Ops: ops, MaxSize: 6 << 20,
+					Verify: func(name string, want []byte) error {
+						got, ok := m.store.Object(name)
+						if !ok || !bytes.Equal(got, want) {
+							return fmt.Errorf("store holds %d bytes (exists %v), want %d", len(got), ok, len(want))
+						}
+						return nil
+					}})
+			})
+		}
+	}
+}
+
+func TestListingNeedsNoHeadPerEntry(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	for i := 0; i < 1500; i++ {
+		m.put(t, fmt.Sprintf("many/f%04d", i), []byte("x"), nil)
+	}
+	heads, lists := m.store.Calls("HeadObject"), m.store.Calls("ListObjects")
+	ents, err := os.ReadDir(m.path("many"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents { // what ls -l does
+		if _, err := os.Lstat(m.path("many/" + e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ents) != 1500 {
+		t.Fatalf("%d entries", len(ents))
+	}
+	// The lookup of "many" itself may HEAD once; the entries must not.
+	if n := m.store.Calls("HeadObject") - heads; n > 1 {
+		t.Errorf("ls -l of 1500 entries made %d HEAD requests", n)
+	}
+	if n := m.store.Calls("ListObjects") - lists; n > 4 {
+		t.Errorf("ls -l of 1500 entries made %d list requests (want 2 pages and the lookup's probe)", n)
+	}
+}
+
+func TestMetadataFromOtherTools(t *testing.T) {
+	m := mount(t, hostileCache{}, func(c *Config) { c.UID, c.GID, c.FileMode = 42, 43, 0o640 })
+	// Written by s3fs: mode with type bits, uid, gid, mtime in seconds.
+	m.put(t, "s3fs-file", []byte("hello"), map[string]string{"mode": "33152", "uid": "1234", "gid": "5678", "mtime": "1600000000"})
+	m.put(t, "plain-file", []byte("hello"), nil)
+	var st syscall.Stat_t
+	if err := syscall.Stat(m.path("s3fs-file"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != 0o100600 || st.Uid != 1234 || st.Gid != 5678 || st.Mtim.Sec != 1600000000 {
+		t.Errorf("s3fs metadata: mode %o uid %d gid %d mtime %d", st.Mode, st.Uid, st.Gid, st.Mtim.Sec)
+	}
+	if err := syscall.Stat(m.path("plain-file"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode != 0o100640 || st.Uid != 42 || st.Gid != 43 {
+		t.Errorf("defaults: mode %o uid %d gid %d", st.Mode, st.Uid, st.Gid)
+	}
+}
+
+func TestAttributesPersist(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	p := m.path("attrs")
+	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Date(2020, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setxattr(p, "user.color", []byte("blue"), 0); err != nil {
+		t.Fatal(err)
+	}
+	h := m.head(t, "attrs")
+	if h.Metadata["mode"] != "33152" || h.Metadata["mtime"] != "1577934245.123456789" {
+		t.Errorf("metadata %v", h.Metadata)
+	}
+	if got := parseXattrs(h.Metadata["xattr"]); string(got["user.color"]) != "blue" {
+		t.Errorf("xattr metadata %q", h.Metadata["xattr"])
+	}
+	if got, _ := m.store.Object("attrs"); string(got) != "data" {
+		t.Errorf("content changed by a metadata update: %q", got)
+	}
+	// A write replaces the explicit mtime with the time of the write.
+	if err := os.WriteFile(p, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.head(t, "attrs"); h.Metadata["mtime"] != "" || h.Metadata["mode"] != "33152" {
+		t.Errorf("after a write: metadata %v", h.Metadata)
+	}
+}
+
+func TestRename(t *testing.T) {
+	m := mount(t, hostileCache{}, func(c *Config) { c.CopyThreshold = 1 << 20 })
+	big := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16) // above the copy threshold
+	if err := os.WriteFile(m.path("big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copies := m.store.Calls("UploadPartCopy")
+	if err := os.Rename(m.path("big"), m.path("big2")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("big2"); !bytes.Equal(got, big) {
+		t.Fatal("renamed object differs")
+	}
+	if _, ok := m.store.Object("big"); ok {
+		t.Fatal("source still exists")
+	}
+	if m.store.Calls("UploadPartCopy") == copies {
+		t.Error("object above the copy threshold was not copied with UploadPartCopy")
+	}
+	// Replace an existing target.
+	if err := os.WriteFile(m.path("small"), []byte("small"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(m.path("small"), m.path("big2")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("big2"); string(got) != "small" {
+		t.Fatalf("target holds %q", got)
+	}
+	// A file open for writing follows its rename.
+	f, err := os.Create(m.path("open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("before ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(m.path("open"), m.path("moved")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("moved"); string(got) != "before after" {
+		t.Fatalf("renamed open file holds %q", got)
+	}
+	if _, ok := m.store.Object("open"); ok {
+		t.Fatal("old name of the renamed open file still exists")
+	}
+	// Directory rename moves everything under it.
+	for _, k := range []string{"d/a", "d/sub/b", "d/sub/deeper/c"} {
+		if err := os.MkdirAll(filepath.Dir(m.path(k)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(m.path(k), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(m.path("d"), m.path("e")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"d/a", "d/sub/b", "d/sub/deeper/c"} {
+		nk := "e" + k[1:]
+		if got, _ := m.store.Object(nk); string(got) != k {
+			t.Errorf("%s holds %q", nk, got)
+		}
+		if _, ok := m.store.Object(k); ok {
+			t.Errorf("%s still exists", k)
+		}
+		if got, err := os.ReadFile(m.path(nk)); err != nil || string(got) != k {
+			t.Errorf("reading %s through the mount: %q %v", nk, got, err)
+		}
+	}
+}
+
+func TestUnlinkAbortsUpload(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	f, err := os.Create(m.path("doomed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Repeat([]byte("x"), 3<<20+5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(m.path("doomed")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, ok := m.store.Object("doomed"); ok {
+		t.Fatal("unlinked file was committed")
+	}
+	if n := m.store.Uploads(); n != 0 {
+		t.Fatalf("%d uploads left after unlink", n)
+	}
+}
+
+func TestDirectories(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	m.put(t, "implicit/child", []byte("c"), nil) // no marker
+	if st, err := os.Stat(m.path("implicit")); err != nil || !st.IsDir() {
+		t.Fatalf("implicit directory: %v", err)
+	}
+	if err := os.Mkdir(m.path("made"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.head(t, "made/"); h.Metadata["mode"] != fmt.Sprint(syscall.S_IFDIR|0o750) {
+		t.Errorf("marker metadata %v", h.Metadata)
+	}
+	if err := os.WriteFile(m.path("made/f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Rmdir(m.path("made")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Fatalf("rmdir of a non-empty directory: %v", err)
+	}
+	if err := syscall.Rmdir(m.path("implicit")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Fatalf("rmdir of a non-empty implicit directory: %v", err)
+	}
+	os.Remove(m.path("made/f"))
+	if err := os.Remove(m.path("made")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.store.Object("made/"); ok {
+		t.Fatal("marker left")
+	}
+}
+
+func TestNameErrors(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	long := strings.Repeat("n", 200)
+	p := m.dir
+	key := ""
+	for len(key)+201 <= obsclient.MaxKeyLength {
+		p = filepath.Join(p, long)
+		key += long + "/"
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(p, long), nil, 0o644); !errors.Is(err, syscall.ENAMETOOLONG) {
+		t.Errorf("creating a key over 1024 bytes: %v, want ENAMETOOLONG", err)
+	}
+	if err := os.WriteFile(m.path("bad\xff\xfename"), nil, 0o644); !errors.Is(err, syscall.EILSEQ) {
+		t.Errorf("creating a non-UTF-8 name: %v, want EILSEQ", err)
+	}
+	for _, name := range []string{"with space", "new\nline", "ünïcødé 文件", "-dash", "tab\there"} {
+		if err := os.WriteFile(m.path(name), []byte(name), 0o644); err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if got, ok := m.store.Object(name); !ok || string(got) != name {
+			t.Errorf("%q not stored under its exact name", name)
+		}
+	}
+	if err := os.Link(m.path("-dash"), m.path("hard")); !errors.Is(err, syscall.EPERM) {
+		t.Errorf("link: %v, want EPERM", err)
+	}
+	if err := syscall.Mkfifo(m.path("fifo"), 0o644); !errors.Is(err, syscall.EPERM) {
+		t.Errorf("mkfifo: %v, want EPERM", err)
+	}
+}
+
+func TestSymlink(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	if err := os.Symlink("../some/target", m.path("link")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Readlink(m.path("link")); err != nil || got != "../some/target" {
+		t.Fatalf("readlink %q %v", got, err)
+	}
+	h := m.head(t, "link")
+	if h.Metadata["mode"] != fmt.Sprint(syscall.S_IFLNK|0o777) {
+		t.Errorf("symlink metadata %v", h.Metadata)
+	}
+	// A link written by s3fs is seen as a link on lookup.
+	m.put(t, "s3fs-link", []byte("dest"), map[string]string{"mode": fmt.Sprint(syscall.S_IFLNK | 0o777)})
+	if got, err := os.Readlink(m.path("s3fs-link")); err != nil || got != "dest" {
+		t.Fatalf("readlink of an s3fs link %q %v", got, err)
+	}
+}
+
+func TestExternalChangeIsNotServedStale(t *testing.T) {
+	m := mount(t, nil, func(c *Config) { c.StatCacheTTL = 200 * time.Millisecond })
+	m.put(t, "ext", []byte("version one"), nil)
+	if got, err := os.ReadFile(m.path("ext")); err != nil || string(got) != "version one" {
+		t.Fatalf("%q %v", got, err)
+	}
+	m.put(t, "ext", []byte("version two, longer"), nil)
+	time.Sleep(300 * time.Millisecond)
+	if got, err := os.ReadFile(m.path("ext")); err != nil || string(got) != "version two, longer" {
+		t.Fatalf("after an external change: %q %v", got, err)
+	}
+}
+
+func TestReadOnlyHandleFlushAndDupedWriters(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	w, err := os.Create(m.path("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(m.path("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 3)
+	if n, _ := r.Read(got); string(got[:n]) != "abc" {
+		t.Fatalf("reader of a file being written sees %q", got[:n])
+	}
+	if err := r.Close(); err != nil { // a read-only close commits nothing
+		t.Fatal(err)
+	}
+	// A dup'd descriptor closing commits what was written so far.
+	fd, err := syscall.Dup(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Close(fd); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("f"); string(got) != "abc" {
+		t.Fatalf("after the dup'd close the store holds %q", got)
+	}
+	if _, err := w.Write([]byte("def")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("f"); string(got) != "abcdef" {
+		t.Fatalf("store holds %q", got)
+	}
+}
