@@ -1,6 +1,9 @@
 package writeback
 
 import (
+	"crypto/md5"
+	"encoding/base64"
+	"hash"
 	"io"
 	"sort"
 )
@@ -231,6 +234,41 @@ func (r *pagesReader) ReadAt(p []byte, off int64) (int, error) {
 		return len(p), io.EOF
 	}
 	return len(p), nil
+}
+
+// zeros is a block of zero bytes to hash holes from.
+var zeros = make([]byte, 64<<10)
+
+// writeZeros writes n zero bytes to h.
+func writeZeros(h hash.Hash, n int64) {
+	for n > 0 {
+		k := min(n, int64(len(zeros)))
+		h.Write(zeros[:k])
+		n -= k
+	}
+}
+
+// contentMD5 hashes the n bytes straight from the pages (no copy) and
+// returns the base64 Content-MD5, so the client need not read them again.
+func (r *pagesReader) contentMD5() string {
+	h := md5.New()
+	for p := int64(0); p*pageSize < r.n; p++ {
+		want := min(pageSize, r.n-p*pageSize)
+		var pg []byte
+		if p < int64(len(r.pages)) {
+			pg = r.pages[p]
+		}
+		have := min(int64(len(pg)), want)
+		h.Write(pg[:have])
+		writeZeros(h, want-have)
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+func (z zeroReader) contentMD5() string {
+	h := md5.New()
+	writeZeros(h, z.n)
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
 // zeroReader is an io.ReaderAt of n zero bytes.

@@ -370,11 +370,18 @@ func (f *File) initUpload(up *upload, meta map[string]string) error {
 }
 
 // sseParts is the SSE-C of part uploads (KMS is fixed at Initiate).
-func (f *File) partInput(up *upload, idx int, body io.ReaderAt, n int64) *obsclient.UploadPartInput {
+func (f *File) partInput(up *upload, idx int, body md5ReaderAt, n int64) *obsclient.UploadPartInput {
 	return &obsclient.UploadPartInput{
 		Bucket: f.m.cfg.Bucket, Key: up.key, PartNumber: idx + 1, UploadID: up.id,
-		Body: io.NewSectionReader(body, 0, n), SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
+		Body: io.NewSectionReader(body, 0, n), ContentMD5: body.contentMD5(),
+		SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
 	}
+}
+
+// md5ReaderAt is a body that hashes itself without copying.
+type md5ReaderAt interface {
+	io.ReaderAt
+	contentMD5() string
 }
 
 // runUpload uploads a sealed full buffer in the background.
@@ -716,9 +723,10 @@ func (f *File) commitSingleLocked() error {
 		if err := f.fillGapsUnlocked(b, size, baseKey, ver, baseLimit); err != nil {
 			return nil, err
 		}
+		body := &pagesReader{b.pages, size}
 		return f.m.store.PutObject(f.ctx, &obsclient.PutObjectInput{
-			Bucket: f.m.cfg.Bucket, Key: key, Body: io.NewSectionReader(&pagesReader{b.pages, size}, 0, size),
-			Metadata: meta, SSE: f.m.cfg.SSE})
+			Bucket: f.m.cfg.Bucket, Key: key, Body: io.NewSectionReader(body, 0, size),
+			ContentMD5: body.contentMD5(), Metadata: meta, SSE: f.m.cfg.SSE})
 	}()
 	if err == nil && up != nil && up.id != "" {
 		f.m.abort(up.key, up.id) // parts uploaded before a shrink below one part
@@ -863,7 +871,7 @@ func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string
 // runJob produces one part of a multipart commit.
 func (f *File) runJob(ctx context.Context, up *upload, j *partJob, baseKey string, ver Version, baseLimit int64) error {
 	n := j.end - j.start
-	var body io.ReaderAt
+	var body md5ReaderAt
 	switch j.kind {
 	case jobUpload:
 		if err := f.fillGapsUnlocked(j.buf, n, baseKey, ver, baseLimit); err != nil {

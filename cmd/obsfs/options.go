@@ -50,6 +50,7 @@ type options struct {
 	logLevel   string
 	logFile    string
 	debugFUSE  bool
+	cpuProfile string
 }
 
 // sizeValue is a pflag.Value for byte sizes: "8388608", "8MiB", "512M"
@@ -143,6 +144,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFile, "log-file", "", "log file (default: stderr in the foreground, syslog otherwise)")
 	fl.BoolVar(&o.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	fl.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file")
+	_ = fl.MarkHidden("cpu-profile")
 	return fl
 }
 
