@@ -35,8 +35,8 @@ import (
 	"github.com/obsfs/obsfs/obsclient"
 	"github.com/obsfs/obsfs/writeback"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
+	"golang.org/x/sys/unix"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
