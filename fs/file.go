@@ -69,6 +69,12 @@ func (n *fileNode) refresh(a attr, e listEntry) {
 	if n.wf != nil {
 		return
 	}
+	if n.metaLoaded && !e.head && n.etag == e.etag {
+		// A listing says nothing of the metadata the node already knows
+		// for this very version: keep it.
+		n.fetched = time.Now()
+		return
+	}
 	n.a, n.size, n.etag, n.exists, n.fetched = a, e.size, e.etag, true, time.Now()
 	n.mtimeSet = a.mtime != e.mtime
 	n.metaLoaded = e.head
@@ -452,6 +458,34 @@ func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	}
 	l.target = string(data)
 	return data, 0
+}
+
+var _ = (fusefs.NodeSetattrer)((*linkNode)(nil))
+
+// Setattr on a link: owner and mtime (lchown, lutimes) are stored in its
+// metadata; a link's mode is always 0777, as on Linux.
+func (l *linkNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	fsys := l.fsys
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := applySetattr(l.a, in)
+	a.mode = syscall.S_IFLNK | 0o777
+	if a.uid != l.a.uid || a.gid != l.a.gid || !a.mtime.Equal(l.a.mtime) {
+		key := fsys.keyFor(l.relPath())
+		res, err := fsys.store.CopyObject(detach(ctx), &obsclient.CopyObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+			SourceBucket: fsys.cfg.Bucket, SourceKey: key, SourceIfMatch: l.etag,
+			MetadataDirective: obsclient.MetadataReplace, Metadata: encodeMeta(a), SSE: fsys.cfg.SSE,
+			SourceSseC: fsys.cfg.SSE.SseC, SourceSseCKey: fsys.cfg.SSE.SseCKey})
+		if err != nil {
+			return fsys.toErrno("setattr", key, err)
+		}
+		l.etag = res.ETag
+		fsys.rememberMeta(key, l.etag, a)
+	}
+	l.a = a
+	fillAttr(&out.Attr, l.a, l.size, l.StableAttr().Ino)
+	out.SetTimeout(fsys.cfg.StatCacheTTL)
+	return 0
 }
 
 var _ = (fusefs.NodeGetattrer)((*linkNode)(nil))

@@ -172,6 +172,9 @@ func (fsys *FS) MountOptions() *fusefs.Options {
 			MaxWrite:      1 << 20,
 			MaxReadAhead:  1 << 20,
 			MaxBackground: 64,
+			// Replies come from memory; splice would only add a pipe, and
+			// fails for 1 MiB reads (reply + header > pipe size).
+			DisableSplice: true,
 			Options:       []string{"default_permissions"},
 			PanicHandler: func(p any) fuse.Status {
 				fsys.log.WithField("panic", fmt.Sprint(p)).Error("internal error in a filesystem operation (returned EIO)")

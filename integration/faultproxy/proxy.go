@@ -66,6 +66,9 @@ type RequestRecord struct {
 	Reset bool
 	// Truncated: the response body was cut short and the connection closed.
 	Truncated bool
+	// BodyBytes is the request's Content-Length (0 without a body): the
+	// payload the client sent.
+	BodyBytes int64
 	// Err describes a failure to forward (the server unreachable, the
 	// client gone), "" if none.
 	Err string
@@ -261,7 +264,8 @@ func (p *Proxy) begin(r *http.Request, rawPath string) (rec *recorder, rule *Rul
 		return nil, nil, false
 	}
 	p.inflight.Add(1)
-	entry := RequestRecord{Method: r.Method, RawPath: rawPath, RawQuery: r.URL.RawQuery, Action: ActionForward}
+	entry := RequestRecord{Method: r.Method, RawPath: rawPath, RawQuery: r.URL.RawQuery, Action: ActionForward,
+		BodyBytes: max(r.ContentLength, 0)}
 	for _, rs := range p.rules {
 		if rs.left == 0 || !rs.rule.matches(r.Method, rawPath, r.URL.Path, r.URL.RawQuery) {
 			continue
