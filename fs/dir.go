@@ -88,7 +88,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	fsys := d.fsys
 	parentKey := d.key()
 	key, errno := fsys.checkName(parentKey, name, false)
-	if errno == syscall.EILSEQ || errno == syscall.EINVAL {
+	if errno == syscall.EILSEQ || errno == syscall.EINVAL || d.hides(name) {
 		return nil, syscall.ENOENT
 	}
 	if errno != 0 {
@@ -267,7 +267,7 @@ func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry
 		}
 		for _, cp := range page.CommonPrefixes {
 			name := strings.TrimSuffix(strings.TrimPrefix(cp, prefix), "/")
-			if validEntryName(name) {
+			if validEntryName(name) && !d.hides(name) {
 				entries[name] = listEntry{dir: true}
 			}
 		}
@@ -287,6 +287,10 @@ func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry
 		marker = page.NextMarker
 	}
 }
+
+// hides reports names the directory does not show: the staging area at
+// the root.
+func (d *dirNode) hides(name string) bool { return name == StagingDir && d == d.fsys.root }
 
 // validEntryName reports whether a listed name can be shown as a
 // directory entry.

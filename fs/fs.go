@@ -58,6 +58,11 @@ type Config struct {
 	Logger *logrus.Entry
 }
 
+// StagingDir is the directory, at the mount's root, where the write-back
+// layer assembles parts too large for memory (writeback.Config
+// StagingPrefix). It is hidden: lookups say ENOENT, listings omit it.
+const StagingDir = ".obsfs-staging"
+
 // Defaults for Config.
 const (
 	DefaultStatCacheTTL = 5 * time.Second
@@ -241,6 +246,9 @@ func (fsys *FS) checkName(parentKey, name string, dir bool) (string, syscall.Err
 	}
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return "", syscall.EINVAL
+	}
+	if name == StagingDir && parentKey == fsys.cfg.Prefix {
+		return "", syscall.EACCES // reserved for staged parts
 	}
 	return key, 0
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/obsfs/obsfs/integration/faultproxy"
 	"github.com/obsfs/obsfs/integration/miniotest"
@@ -361,4 +362,55 @@ func TestUploadFailureReachesClose(t *testing.T) {
 		})
 	}
 	proxy.ClearRules()
+}
+
+// TestStagedPartsRealMount streams a file whose later parts are larger
+// than the write buffer allows in memory (small settings make the tiers
+// grow fast): staged parts are assembled as temporary objects and copied
+// in; the result is exact, nothing is left behind, memory stays bounded.
+func TestStagedPartsRealMount(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	m := mounttest.Start(t, srv, mounttest.Options{Args: []string{
+		"--part-size", "5MiB", "--write-buffer", "20MiB", "--cache-size", "16MiB", "--parts-per-tier", "2"}})
+	const size = 150<<20 + 12345 // parts 5,5,10,10,20,20,40,40 MiB and 12345 bytes: all but the first two are staged
+	f, err := os.Create(m.Path("staged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyBuffer(f, io.LimitReader(stream(61), size), make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := md5Of(t, io.LimitReader(stream(61), size))
+	if got, n := objectMD5(t, m, "staged"); got != want || n != size {
+		t.Fatalf("object: %d bytes md5 %x, want %d bytes md5 %x", n, got, size, want)
+	}
+	if !strings.HasSuffix(strings.Trim(m.Head(t, "staged").ETag, `"`), "-9") {
+		t.Errorf("ETag %s: want 9 parts", m.Head(t, "staged").ETag)
+	}
+	m.RequireNoUploads(t)
+	if ents, err := os.ReadDir(m.Dir); err != nil || len(ents) != 1 {
+		t.Errorf("root lists %v (%v); the staging area must stay hidden", ents, err)
+	}
+	rss := m.PeakRSS(t)
+	t.Logf("peak RSS %d MiB", rss>>20)
+	if rss > (20+16+256+64)<<20 { // write buffer + cache + read-ahead default + 64 MiB
+		t.Errorf("peak RSS %d MiB", rss>>20)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := m.Client.ListObjects(t.Context(), &obsclient.ListObjectsInput{Bucket: m.Bucket, Prefix: ".obsfs-staging/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Contents) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d temporary objects left under .obsfs-staging/", len(out.Contents))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

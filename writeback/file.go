@@ -48,7 +48,7 @@ type File struct {
 
 	key            string            // guarded by mu: where commits go
 	base           Version           // guarded by mu: committed content
-	baseKey        string            // guarded by mu: where base lives
+	src            source            // guarded by mu: where base's bytes live
 	baseLimit      int64             // guarded by mu: bytes below it not held come from base
 	size           int64             // guarded by mu
 	dirty          bool              // guarded by mu: content differs from base
@@ -61,6 +61,11 @@ type File struct {
 	committedMeta  map[string]string // guarded by mu: metadata of the last commit
 	forceMultipart bool              // guarded by mu: commit with a multipart upload even when small
 	lastUse        int64             // guarded by mu
+
+	// Parts too large for the write buffer are staged (see staged.go).
+	staged     map[int]*stagedPart // guarded by mu
+	stagedBusy int                 // guarded by mu: operations on staged parts running without mu
+	nested     bool                // a staged part's own File: never stages
 
 	ctx    context.Context // store I/O; cancelled by Discard
 	cancel context.CancelFunc
@@ -88,10 +93,14 @@ type donePart struct {
 // (base.Exists false for a new object). The caller owns the File until
 // Close or Discard.
 func (m *Manager) Open(key string, base Version) *File {
+	return m.openWithLayout(key, base, m.lay)
+}
+
+func (m *Manager) openWithLayout(key string, base Version, lay layout) *File {
 	ctx, cancel := context.WithCancel(m.ctx)
 	f := &File{
-		m: m, lay: m.lay, key: key, base: base, baseKey: key,
-		held: map[int]*partBuf{}, inflight: map[int]*partBuf{},
+		m: m, lay: lay, key: key, base: base, src: source{key: key, obj: base},
+		held: map[int]*partBuf{}, inflight: map[int]*partBuf{}, staged: map[int]*stagedPart{},
 		ctx: ctx, cancel: cancel,
 	}
 	if base.Exists {
@@ -178,7 +187,7 @@ func (f *File) setErrLocked(err error) {
 
 // waitIdleLocked waits until no commit runs and no part uploads.
 func (f *File) waitIdleLocked() {
-	for f.committing || len(f.inflight) > 0 {
+	for f.committing || len(f.inflight) > 0 || f.stagedBusy > 0 {
 		f.cond.Wait()
 	}
 }
@@ -200,9 +209,34 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 	if end > f.lay.maxSize() {
 		return 0, ErrFileTooLarge
 	}
-	if ps := f.lay.partSize(f.lay.partIndex(end - 1)); ps > f.maxMemPart() {
-		return 0, fmt.Errorf("%w (parts of %d bytes exceed a quarter of the write buffer)", ErrFileTooLarge, ps)
+	// Cut the write at the boundaries of staged parts.
+	written := 0
+	for written < len(data) {
+		pos := off + int64(written)
+		i := f.lay.partIndex(pos)
+		j := i // one staged part, or a run of parts held in memory
+		for !f.isStaged(i) && f.lay.partOffset(j+1) < end && !f.isStaged(j+1) {
+			j++
+		}
+		segEnd := min(end, f.lay.partOffset(j)+f.lay.partSize(j))
+		seg := data[written : segEnd-off]
+		var err error
+		if f.isStaged(i) {
+			err = f.writeStaged(ctx, i, seg, pos)
+		} else {
+			err = f.writeMem(ctx, seg, pos)
+		}
+		if err != nil {
+			return written, err
+		}
+		written += len(seg)
 	}
+	return written, nil
+}
+
+// writeMem writes data at off into parts held in memory.
+func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
+	end := off + int64(len(data))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var spare int64 // budget acquired for this write and not yet charged
@@ -210,7 +244,7 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 	first, last := f.lay.partIndex(off), f.lay.partIndex(end-1)
 	for {
 		if f.err != nil {
-			return 0, f.err
+			return f.err
 		}
 		if f.committing {
 			f.cond.Wait()
@@ -218,7 +252,7 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 		}
 		retry, err := f.makeWritableLocked(ctx, first, last, &spare)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if retry {
 			continue
@@ -243,7 +277,7 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 			err := f.m.budget.acquire(ctx, need)
 			f.mu.Lock()
 			if err != nil {
-				return 0, err
+				return err
 			}
 			spare = need
 			continue // the state may have changed while unlocked
@@ -278,7 +312,7 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 				f.sealLocked(b)
 			}
 		}
-		return len(data), nil
+		return nil
 	}
 }
 
@@ -463,11 +497,18 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 		if f.err != nil {
 			return f.err
 		}
-		if f.committing || len(f.inflight) > 0 {
+		if f.committing || len(f.inflight) > 0 || f.stagedBusy > 0 {
 			f.cond.Wait()
 			continue
 		}
 		if size >= f.size {
+			for i, sp := range f.staged { // the part that held the end grows too
+				if start := f.lay.partOffset(i); size > start && sp.f.Size() < min(size-start, f.lay.partSize(i)) {
+					if err := sp.f.Truncate(ctx, min(size-start, f.lay.partSize(i))); err != nil {
+						return err
+					}
+				}
+			}
 			if size > f.size {
 				f.size, f.dirty = size, true
 			}
@@ -475,8 +516,20 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 		}
 		// Shrink. The part containing the new end keeps its head; it must be
 		// a buffer if it was uploaded whole.
+		if retry, err := f.truncateStagedLocked(ctx, size); err != nil || retry {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		i := f.lay.partIndex(size)
 		start := f.lay.partOffset(i)
+		if size > start && f.isStaged(i) && f.staged[i] == nil && f.up != nil && f.hasDone(i) {
+			if err := f.commitLocked(); err != nil { // a sealed staged part: patch it from the object
+				return err
+			}
+			continue
+		}
 		if size > start && f.held[i] == nil && f.up != nil {
 			if _, ok := f.up.done[i]; ok {
 				if _, err := f.reloadLocked(ctx, i, &spare); err != nil {
@@ -520,6 +573,13 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		dst  []byte
 	}
 	var segs []baseSeg
+	type stagedSeg struct {
+		i   int
+		off int64 // within the part
+		dst []byte
+		sp  *stagedPart
+	}
+	var ssegs []stagedSeg
 	var n int64
 	for {
 		if f.err != nil {
@@ -535,7 +595,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 			return 0, io.EOF
 		}
 		n = min(int64(len(p)), f.size-off)
-		segs = segs[:0]
+		segs, ssegs = segs[:0], ssegs[:0]
 		restart := false
 		// fromBase fills [s, e) from the committed version below baseLimit
 		// and with zeros above it.
@@ -554,6 +614,8 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 			start := f.lay.partOffset(i)
 			segEnd := min(off+n, start+f.lay.partSize(i))
 			switch {
+			case f.staged[i] != nil:
+				ssegs = append(ssegs, stagedSeg{i: i, off: pos - start, dst: p[pos-off : segEnd-off]})
 			case f.held[i] != nil:
 				b := f.held[i]
 				b.readAt(p[pos-off:segEnd-off], pos-start)
@@ -580,10 +642,38 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 			break
 		}
 	}
-	key, ver := f.baseKey, f.base
+	src := f.src
+	for k := range ssegs {
+		ssegs[k].sp = f.staged[ssegs[k].i]
+		ssegs[k].sp.refs++
+		f.stagedBusy++
+	}
 	f.mu.Unlock()
+	var err error
+	for _, s := range ssegs {
+		if err == nil {
+			var k int
+			k, err = s.sp.f.ReadAt(ctx, s.dst, s.off)
+			if err == io.EOF { // the part is shorter than the file says: a hole
+				clear(s.dst[k:])
+				err = nil
+			}
+		}
+	}
+	if len(ssegs) > 0 {
+		f.mu.Lock()
+		for _, s := range ssegs {
+			s.sp.refs--
+			f.stagedBusy--
+		}
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}
+	if err != nil {
+		return 0, err
+	}
 	for _, s := range segs {
-		if err := f.readBaseAhead(ctx, key, ver, s.s, s.dst); err != nil {
+		if err := f.readBaseAhead(ctx, src.key, src.obj, src.off+s.s, s.dst); err != nil {
 			return 0, err
 		}
 	}
@@ -644,7 +734,7 @@ func (f *File) commitLocked() error {
 		f.committing = false
 		f.cond.Broadcast()
 	}()
-	for len(f.inflight) > 0 {
+	for len(f.inflight) > 0 || f.stagedBusy > 0 {
 		f.cond.Wait()
 	}
 	if f.err != nil {
@@ -682,18 +772,21 @@ func (f *File) cleanupLocked() {
 		f.m.budget.release(b.reserved)
 		delete(f.held, i)
 	}
+	if f.stagedBusy == 0 {
+		f.dropAllStagedLocked()
+	}
 	f.dirty = false
 }
 
 // fillGapsUnlocked fills the bytes of b's first n bytes that are neither
 // valid nor above baseLimit, from the committed version. It runs while
 // committing is set, so b is not written concurrently.
-func (f *File) fillGapsUnlocked(b *partBuf, n int64, key string, ver Version, baseLimit int64) error {
+func (f *File) fillGapsUnlocked(b *partBuf, n int64, src source, baseLimit int64) error {
 	limit := min(n, baseLimit-b.start)
 	for _, g := range b.valid.gaps(0, max(limit, 0)) {
 		b.ensure(g.s, g.e-g.s)
 		dst := make([]byte, g.e-g.s)
-		if err := f.m.readBase(f.ctx, key, ver, b.start+g.s, dst); err != nil {
+		if err := f.m.readBase(f.ctx, src.key, src.obj, src.off+b.start+g.s, dst); err != nil {
 			return err
 		}
 		b.writeAt(dst, g.s)
@@ -704,7 +797,7 @@ func (f *File) fillGapsUnlocked(b *partBuf, n int64, key string, ver Version, ba
 // commitSingleLocked writes a file smaller than one part with PutObject.
 func (f *File) commitSingleLocked() error {
 	size, key, meta := f.size, f.key, f.meta
-	baseKey, ver, baseLimit := f.baseKey, f.base, f.baseLimit
+	src, baseLimit := f.src, f.baseLimit
 	b := f.held[0]
 	var fillCharge int64
 	if b == nil {
@@ -720,7 +813,7 @@ func (f *File) commitSingleLocked() error {
 			}
 			defer f.m.fill.Release(fillCharge)
 		}
-		if err := f.fillGapsUnlocked(b, size, baseKey, ver, baseLimit); err != nil {
+		if err := f.fillGapsUnlocked(b, size, src, baseLimit); err != nil {
 			return nil, err
 		}
 		body := &pagesReader{b.pages, size}
@@ -747,6 +840,7 @@ type partJob struct {
 	start, end int64
 	kind       int // jobUpload, jobKeep, jobCopy, jobZeros, jobFill
 	buf        *partBuf
+	staged     *stagedPart
 	etag       string
 }
 
@@ -756,12 +850,13 @@ const (
 	jobCopy          // unchanged range of the committed version: copy server-side
 	jobZeros         // a hole: zeros
 	jobFill          // straddles the end of the committed range: base bytes then zeros
+	jobStaged        // a staged part: commit its temporary object, copy it in
 )
 
 // commitMultipartLocked uploads what is missing and completes the upload.
 func (f *File) commitMultipartLocked() error {
 	size, key, meta := f.size, f.key, f.meta
-	baseKey, ver, baseLimit := f.baseKey, f.base, f.baseLimit
+	src, baseLimit := f.src, f.baseLimit
 	if f.up == nil {
 		f.up = &upload{key: key, done: map[int]donePart{}}
 	}
@@ -776,6 +871,8 @@ func (f *File) commitMultipartLocked() error {
 		j := &partJob{idx: i, start: start, end: end}
 		d, done := up.done[i]
 		switch {
+		case f.staged[i] != nil:
+			j.kind, j.staged = jobStaged, f.staged[i]
 		case f.held[i] != nil:
 			j.kind, j.buf = jobUpload, f.held[i]
 		case done && d.size == end-start:
@@ -786,13 +883,19 @@ func (f *File) commitMultipartLocked() error {
 			j.kind = jobCopy
 		case start >= baseLimit:
 			j.kind = jobZeros
+		case f.isStaged(i):
+			sp, err := f.openStagedLocked(i) // too large to fill in memory
+			if err != nil {
+				return err
+			}
+			j.kind, j.staged = jobStaged, sp
 		default:
 			j.kind = jobFill
 		}
 		jobs[i] = j
 	}
 	f.mu.Unlock()
-	etag, reqID, err := f.runCommitJobs(up, jobs, meta, baseKey, ver, baseLimit)
+	etag, reqID, err := f.runCommitJobs(up, jobs, meta, src, baseLimit)
 	f.mu.Lock()
 	if err != nil {
 		return err
@@ -827,7 +930,7 @@ func (f *File) commitMultipartLocked() error {
 // runCommitJobs uploads, copies and fills the parts in parallel (bounded
 // by the mount-wide upload limit) and completes the upload. It runs
 // without mu while committing is set.
-func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string, baseKey string, ver Version, baseLimit int64) (etag, reqID string, err error) {
+func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit int64) (etag, reqID string, err error) {
 	if err := f.initUpload(up, meta); err != nil {
 		return "", "", err
 	}
@@ -837,11 +940,16 @@ func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string
 			continue
 		}
 		g.Go(func() error {
+			if j.kind == jobStaged { // takes its slots itself
+				etag, err := f.copyStaged(ctx, up, meta, j.idx, j.staged, j.end-j.start)
+				j.etag = etag
+				return err
+			}
 			if err := f.m.uploads.Acquire(ctx, 1); err != nil {
 				return err
 			}
 			defer f.m.uploads.Release(1)
-			return f.runJob(ctx, up, j, baseKey, ver, baseLimit)
+			return f.runJob(ctx, up, j, src, baseLimit)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -869,12 +977,12 @@ func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string
 }
 
 // runJob produces one part of a multipart commit.
-func (f *File) runJob(ctx context.Context, up *upload, j *partJob, baseKey string, ver Version, baseLimit int64) error {
+func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, baseLimit int64) error {
 	n := j.end - j.start
 	var body md5ReaderAt
 	switch j.kind {
 	case jobUpload:
-		if err := f.fillGapsUnlocked(j.buf, n, baseKey, ver, baseLimit); err != nil {
+		if err := f.fillGapsUnlocked(j.buf, n, src, baseLimit); err != nil {
 			return err
 		}
 		body = &pagesReader{j.buf.pages, n}
@@ -886,21 +994,21 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, baseKey strin
 		}
 		defer f.m.fill.Release(n)
 		b := newPartBuf(j.idx, j.start, n)
-		if err := f.fillGapsUnlocked(b, n, baseKey, ver, baseLimit); err != nil {
+		if err := f.fillGapsUnlocked(b, n, src, baseLimit); err != nil {
 			return err
 		}
 		body = &pagesReader{b.pages, n}
 	case jobCopy:
 		out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
 			Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: j.idx + 1,
-			SourceBucket: f.m.cfg.Bucket, SourceKey: baseKey,
-			SourceRange: &obsclient.Range{Start: j.start, End: j.end - 1}, SourceIfMatch: ver.ETag,
+			SourceBucket: f.m.cfg.Bucket, SourceKey: src.key,
+			SourceRange: &obsclient.Range{Start: src.off + j.start, End: src.off + j.end - 1}, SourceIfMatch: src.obj.ETag,
 			SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
 			SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
 		})
 		if err != nil {
 			if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {
-				return fmt.Errorf("%w: copying part %d from %q: %v", ErrConflict, j.idx+1, baseKey, err)
+				return fmt.Errorf("%w: copying part %d from %q: %v", ErrConflict, j.idx+1, src.key, err)
 			}
 			return err
 		}
@@ -929,9 +1037,10 @@ func (f *File) finishCommitLocked(key string, ver Version, bufs []*partBuf) {
 		f.m.budget.release(b.reserved)
 		b.reserved = 0
 	}
-	f.base, f.baseKey, f.baseLimit = ver, key, ver.Size
+	f.base, f.src, f.baseLimit = ver, source{key: key, obj: ver}, ver.Size
 	f.dirty = false
 	f.up = nil
+	f.dropAllStagedLocked()
 }
 
 // CommittedMeta returns the metadata the last commit stored (nil before the
@@ -957,10 +1066,10 @@ func (f *File) Rebase(key string, ver Version) error {
 	if f.err != nil {
 		return f.err
 	}
-	if f.dirty || f.up != nil || len(f.held) > 0 {
+	if f.dirty || f.up != nil || len(f.held) > 0 || len(f.staged) > 0 {
 		return ErrDirty
 	}
-	f.key, f.baseKey, f.base = key, key, ver
+	f.key, f.src, f.base = key, source{key: key, obj: ver}, ver
 	f.size, f.baseLimit = ver.Size, ver.Size
 	return nil
 }
@@ -972,7 +1081,7 @@ func (f *File) Rebase(key string, ver Version) error {
 func (m *Manager) OpenCopy(key, srcKey string, base Version) *File {
 	f := m.Open(key, base)
 	f.mu.Lock()
-	f.baseKey, f.dirty, f.forceMultipart = srcKey, true, true
+	f.src, f.dirty, f.forceMultipart = source{key: srcKey, obj: base}, true, true
 	f.mu.Unlock()
 	return f
 }

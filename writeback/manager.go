@@ -40,6 +40,10 @@ type Config struct {
 	SSE obsclient.SSE
 	// Logger; default discards.
 	Logger *logrus.Entry
+	// StagingPrefix is where parts too large for the write buffer are
+	// assembled as temporary objects (see staged.go). Default
+	// ".obsfs-staging/".
+	StagingPrefix string
 	// AbortTimeout bounds the AbortMultipartUpload issued after a failure.
 	// Default 1 minute.
 	AbortTimeout time.Duration
@@ -52,6 +56,8 @@ const (
 	DefaultConcurrency = 8
 	DefaultWriteBuffer = 512 << 20
 	DefaultReadAhead   = 256 << 20
+	// DefaultStagingPrefix is where staged parts are assembled.
+	DefaultStagingPrefix = ".obsfs-staging/"
 )
 
 func (c Config) withDefaults() Config {
@@ -80,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AbortTimeout == 0 {
 		c.AbortTimeout = time.Minute
+	}
+	if c.StagingPrefix == "" {
+		c.StagingPrefix = DefaultStagingPrefix
 	}
 	return c
 }

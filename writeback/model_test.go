@@ -41,7 +41,7 @@ func TestModel(t *testing.T) {
 	if testing.Short() {
 		ops = 100
 	}
-	for _, budget := range []int64{8 * testPage, 32 * testPage} {
+	for _, budget := range []int64{4 * testPage, 8 * testPage, 32 * testPage} {
 		for cname, mk := range map[string]func(*testing.T) Cache{
 			"hostile":   func(*testing.T) Cache { return hostileCache{} },
 			"small":     func(t *testing.T) Cache { return mustCache(t, 2*testPage) },
@@ -69,7 +69,7 @@ func mustCache(t *testing.T, n int64) Cache {
 	return c
 }
 
-const modelMax = 6 * testPage // parts of 1, 1, 2, 2 pages (PartSize one page, TierParts 2)
+const modelMax = 14 * testPage // parts of 1, 1, 2, 2, 4, 4 pages (PartSize one page, TierParts 2); the larger ones are staged with small budgets
 
 func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, faultRate float64) {
 	ctx := context.Background()
@@ -215,7 +215,7 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 			injecting.Store(false)
 			got, ok := store.Object(key)
 			if !ok || !bytes.Equal(got, cur) {
-				t.Fatalf("seed %d step %d: after flush the store holds %d bytes (exists %v), the file %d", seed, step, len(got), ok, len(cur))
+				t.Fatalf("seed %d step %d: after flush the store holds %d bytes (exists %v), the file %d; %s", seed, step, len(got), ok, len(cur), firstDiff(got, cur))
 			}
 			committed, exists = append([]byte(nil), cur...), true
 			_ = committed
@@ -229,7 +229,7 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 			injecting.Store(false)
 			got, ok := store.Object(key)
 			if !ok || !bytes.Equal(got, cur) {
-				t.Fatalf("seed %d step %d: after close the store holds %d bytes, the file %d", seed, step, len(got), len(cur))
+				t.Fatalf("seed %d step %d: after close the store holds %d bytes, the file %d; %s", seed, step, len(got), len(cur), firstDiff(got, cur))
 			}
 			if n := store.Uploads(); n != 0 {
 				t.Fatalf("seed %d step %d: %d uploads left after close", seed, step, n)
@@ -255,4 +255,18 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 	if store.Uploads() != 0 {
 		t.Fatalf("seed %d: uploads left", seed)
 	}
+}
+
+// firstDiff describes where two byte slices first differ.
+func firstDiff(a, b []byte) string {
+	for i := 0; i < min(len(a), len(b)); i++ {
+		if a[i] != b[i] {
+			j := i
+			for j < min(len(a), len(b)) && a[j] != b[j] {
+				j++
+			}
+			return fmt.Sprintf("first difference at %d (page %d), differing run to %d", i, i/testPage, j)
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d", len(a), len(b))
 }

@@ -39,6 +39,7 @@ type Store interface {
 	AbortMultipartUpload(ctx context.Context, in *obsclient.AbortMultipartUploadInput) (*obsclient.AbortMultipartUploadOutput, error)
 	PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*obsclient.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *obsclient.GetObjectInput) (*obsclient.GetObjectOutput, error)
+	DeleteObject(ctx context.Context, in *obsclient.DeleteObjectInput) (*obsclient.DeleteObjectOutput, error)
 }
 
 var _ Store = (*obsclient.Client)(nil)

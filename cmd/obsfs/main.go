@@ -420,7 +420,8 @@ func serve(o *options, ready *reporter) error {
 	defer cache.Close()
 	wb, err := writeback.New(client, writeback.Config{
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
-		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse, Logger: log.WithField("layer", "writeback"),
+		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
+		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
 	})
 	if err != nil {
 		return err

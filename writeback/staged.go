@@ -1,0 +1,255 @@
+package writeback
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	"github.com/obsfs/obsfs/obsclient"
+	"github.com/sirupsen/logrus"
+)
+
+// Staged parts.
+//
+// Part sizes grow with the file (layout.go) so that 10,000 parts reach
+// several TiB, and the largest parts (up to 4 GiB) exceed what the write
+// buffer may hold: holding a whole part in memory is allowed only up to a
+// quarter of the buffer. A larger part is "staged": its bytes are written to
+// a File of its own — a temporary object under Config.StagingPrefix, built
+// by a multipart upload of first-tier parts, so memory stays bounded by the
+// same budget — and, once complete, the temporary object is copied
+// server-side (UploadPartCopy) into the file's upload as that part number,
+// then deleted. A staged part is sealed as soon as every byte of it has
+// been written, so a streaming writer pays the copy while it keeps
+// writing, not at close.
+//
+// The temporary objects of a mount that crashed stay under the staging
+// prefix; obsfs hides that prefix from listings.
+
+// source is where a File's committed bytes live: bytes [0, n) of the file
+// are bytes [off, off+n) of object key at version obj (obj.Size is the
+// whole object's size).
+type source struct {
+	key string
+	off int64
+	obj Version
+}
+
+// stagedPart is a part being assembled in a temporary object.
+type stagedPart struct {
+	f       *File // the temporary object's content
+	written spans // bytes written through the parent, relative to the part
+	sealing bool  // being copied into the parent's upload
+	refs    int   // operations using f without the parent's mu
+}
+
+// isStaged reports whether part i is too large to be held in memory.
+func (f *File) isStaged(i int) bool {
+	return !f.nested && f.lay.partSize(i) > f.maxMemPart()
+}
+
+// stagingKey names the temporary object of part i.
+func (f *File) stagingKey(i int) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return f.m.cfg.StagingPrefix + hex.EncodeToString(b[:]) + "/part-" + strconv.Itoa(i+1)
+}
+
+// openStagedLocked returns part i's stagedPart, creating it with the
+// committed bytes of the part as its base and the file's current length
+// within the part as its length.
+func (f *File) openStagedLocked(i int) (*stagedPart, error) {
+	if sp := f.staged[i]; sp != nil {
+		return sp, nil
+	}
+	start, psize := f.lay.partOffset(i), f.lay.partSize(i)
+	baseLen := max(0, min(psize, f.baseLimit-start))
+	base := Version{Exists: baseLen > 0, Size: baseLen, ETag: f.src.obj.ETag}
+	nl, err := newLayout(f.m.cfg.PartSize, f.lay.maxParts)
+	if err != nil {
+		return nil, err
+	}
+	n := f.m.openWithLayout(f.stagingKey(i), base, nl)
+	n.nested = true
+	n.src = source{key: f.src.key, off: f.src.off + start, obj: f.src.obj}
+	n.SetMeta(nil)
+	if cur := max(0, min(psize, f.size-start)); cur != baseLen {
+		if err := n.Truncate(f.ctx, cur); err != nil {
+			n.Discard()
+			return nil, err
+		}
+	}
+	sp := &stagedPart{f: n}
+	f.staged[i] = sp
+	return sp, nil
+}
+
+// writeStaged writes data at off, inside staged part i.
+func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) error {
+	start, psize := f.lay.partOffset(i), f.lay.partSize(i)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sp *stagedPart
+	for {
+		if f.err != nil {
+			return f.err
+		}
+		if f.committing || f.inflight[i] != nil || f.staged[i] != nil && f.staged[i].sealing {
+			f.cond.Wait()
+			continue
+		}
+		if f.up != nil && f.staged[i] == nil && f.hasDone(i) {
+			// Sealed already, and its bytes are only in the upload: commit,
+			// then patch the part from the committed object.
+			if err := f.commitLocked(); err != nil {
+				return err
+			}
+			continue
+		}
+		var err error
+		if sp, err = f.openStagedLocked(i); err != nil {
+			return err
+		}
+		break
+	}
+	sp.refs++
+	f.stagedBusy++
+	f.mu.Unlock()
+	_, err := sp.f.WriteAt(ctx, data, off-start)
+	f.mu.Lock()
+	sp.refs--
+	f.stagedBusy--
+	f.cond.Broadcast()
+	if err != nil {
+		return err
+	}
+	f.lastUse = f.m.clock.Add(1)
+	f.size = max(f.size, off+int64(len(data)))
+	f.dirty = true
+	sp.written = sp.written.add(off-start, off-start+int64(len(data)))
+	if sp.written.covers(0, psize) && f.staged[i] == sp {
+		f.sealStagedLocked(i, sp)
+	}
+	return nil
+}
+
+// sealStagedLocked copies a fully written staged part into the upload in
+// the background.
+func (f *File) sealStagedLocked(i int, sp *stagedPart) {
+	sp.sealing = true
+	if f.up == nil {
+		f.up = &upload{key: f.key, done: map[int]donePart{}}
+	}
+	up, meta := f.up, f.meta
+	f.stagedBusy++
+	f.m.inflight.Add(1)
+	go func() {
+		defer f.m.inflight.Add(-1)
+		etag, err := f.copyStaged(f.ctx, up, meta, i, sp, f.lay.partSize(i))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for sp.refs > 0 {
+			f.cond.Wait()
+		}
+		f.stagedBusy--
+		delete(f.staged, i)
+		if err != nil {
+			f.setErrLocked(fmt.Errorf("part %d of %q: %w", i+1, up.key, err))
+		} else {
+			up.done[i] = donePart{etag: etag, size: f.lay.partSize(i)}
+		}
+		f.dropStaged(sp)
+		f.cond.Broadcast()
+	}()
+}
+
+// copyStaged commits the part's temporary object with exactly n bytes and
+// copies it into part i of up.
+func (f *File) copyStaged(ctx context.Context, up *upload, meta map[string]string, i int, sp *stagedPart, n int64) (string, error) {
+	if err := sp.f.Truncate(ctx, n); err != nil {
+		return "", err
+	}
+	if err := sp.f.Flush(ctx); err != nil {
+		return "", err
+	}
+	tmp := sp.f.Version()
+	if err := f.initUpload(up, meta); err != nil {
+		return "", err
+	}
+	// Only the copy holds an upload slot: the temporary object's own
+	// commit above takes slots for its parts.
+	if err := f.m.uploads.Acquire(ctx, 1); err != nil {
+		return "", err
+	}
+	defer f.m.uploads.Release(1)
+	var rng *obsclient.Range
+	if tmp.Size > 0 {
+		rng = &obsclient.Range{Start: 0, End: tmp.Size - 1}
+	}
+	out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
+		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: i + 1,
+		SourceBucket: f.m.cfg.Bucket, SourceKey: sp.f.Key(), SourceRange: rng, SourceIfMatch: tmp.ETag,
+		SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
+		SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
+	})
+	if err != nil {
+		return "", err
+	}
+	f.m.log.WithFields(logrus.Fields{"key": up.key, "part": i + 1, "bytes": tmp.Size}).Debug("copied staged part")
+	return out.ETag, nil
+}
+
+// dropStaged releases a staged part's File, aborting its upload at once
+// (no part is left billed once the parent's operation returns), and
+// deletes its temporary object in the background.
+func (f *File) dropStaged(sp *stagedPart) {
+	n := sp.f
+	key, committed := n.Key(), n.Version().Exists
+	n.Discard()
+	go func() {
+		if committed {
+			ctx, cancel := context.WithTimeout(context.Background(), f.m.cfg.AbortTimeout)
+			defer cancel()
+			if _, err := f.m.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: f.m.cfg.Bucket, Key: key}); err != nil {
+				f.m.log.WithField("key", key).WithError(err).Error("deleting a staged part's temporary object failed")
+			}
+		}
+	}()
+}
+
+// dropAllStagedLocked drops every staged part (after a commit or a
+// failure). Nothing may be using them.
+func (f *File) dropAllStagedLocked() {
+	for i, sp := range f.staged {
+		delete(f.staged, i)
+		f.dropStaged(sp)
+	}
+}
+
+// truncateStagedLocked applies a shrink to size to the staged parts:
+// those wholly past it are dropped, the one containing it is cut.
+// Returns retry=true when it released mu.
+func (f *File) truncateStagedLocked(ctx context.Context, size int64) (bool, error) {
+	for i, sp := range f.staged {
+		start := f.lay.partOffset(i)
+		switch {
+		case start >= size:
+			delete(f.staged, i)
+			f.dropStaged(sp)
+		case size < start+f.lay.partSize(i) && sp.f.Size() > size-start:
+			sp.refs++
+			f.stagedBusy++
+			f.mu.Unlock()
+			err := sp.f.Truncate(ctx, size-start)
+			f.mu.Lock()
+			sp.refs--
+			f.stagedBusy--
+			f.cond.Broadcast()
+			sp.written = sp.written.cut(size - start)
+			return true, err
+		}
+	}
+	return false, nil
+}
