@@ -1,0 +1,41 @@
+// Package writeback turns the writes of open files into multipart uploads
+// while the application is still writing, and serves their reads.
+//
+// A File is the content of one object while it is open: the committed
+// version in the store plus the changes not yet committed. Writes are cut
+// into parts of a layout whose part size grows with the file (8 MiB for
+// the first 1,000 parts, doubling every 1,000, up to 4 GiB), so a file of
+// unknown size can be streamed and still reach ~7.8 TiB within the
+// 10,000-part limit. A part whose bytes have all been written is sealed
+// and uploaded at once as part number idx+1, each with its own signed
+// UploadPart carrying Content-MD5, in parallel across files under one
+// mount-wide limit (Config.Concurrency). Flush commits: the remaining parts
+// are uploaded, unchanged ranges of the committed version are copied
+// server-side (UploadPartCopy), holes are filled with zeros, and the upload
+// is completed; a file smaller than one part is a single PutObject.
+//
+// Guarantees:
+//
+//   - Flush returning nil means the store holds exactly the file's bytes.
+//     A failure that the client's retries cannot fix is returned by Flush
+//     (and by every later operation: errors are sticky), the multipart upload
+//     is aborted, and the store keeps the previous version of the object.
+//   - Memory: every byte not yet durable is charged to one budget
+//     (Config.WriteBuffer) before it is buffered; a writer that would exceed
+//     it waits for uploads to finish. If the budget is full of partly
+//     written parts that nothing would upload, the least recently written
+//     file is committed early. Parts too large to hold in memory are
+//     "staged": assembled as temporary objects and copied in (staged.go).
+//   - The Cache (ristretto) only ever holds clean, immutable bytes: pages
+//     of committed versions and of parts already uploaded, keyed by version
+//     or upload ID. It may drop anything; nothing depends on it, it only
+//     saves requests. Data of a part uploaded into an incomplete upload
+//     that the cache lost is recovered by committing the upload first.
+//   - Background work runs under the manager's context, never under the
+//     request context of the operation that started it; aborts run on a
+//     fresh context.
+//
+// Tests use obsclient/obsfake as the Store and a cache that drops every
+// Set (hostileCache in the tests); model_test.go checks random operation
+// sequences against an in-memory model with injected store failures.
+package writeback
