@@ -41,6 +41,11 @@ $(MINIO_BIN):
 	@mkdir -p $(dir $@)
 	cd /tmp && GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install $(MINIO_MODULE)@$(MINIO_VERSION)
 
+## run: mount a bucket of a local MinIO on ./mnt (Ctrl-C to stop).
+run: build deps
+	$(GO) build -o bin/devmount ./integration/devmount
+	bin/devmount -obsfs bin/obsfs -mountpoint mnt
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

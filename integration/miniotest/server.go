@@ -456,15 +456,20 @@ func (s *Server) Client(t testing.TB, mod func(*obsclient.Config)) *obsclient.Cl
 	return c
 }
 
+// serverClient is the server's own client (bucket creation).
+func (s *Server) serverClient() (*obsclient.Client, error) {
+	s.clientOnce.Do(func() { s.client, s.clientErr = obsclient.New(s.Config()) })
+	return s.client, s.clientErr
+}
+
 // Bucket creates a bucket whose name is derived from prefix (lowercased,
 // characters other than letters and digits turned into hyphens, shortened)
 // plus a unique suffix, and returns the name. t.Name() is a good prefix.
 // The bucket is not deleted: it goes with the server's data directory.
 func (s *Server) Bucket(t testing.TB, prefix string) string {
 	t.Helper()
-	s.clientOnce.Do(func() { s.client, s.clientErr = obsclient.New(s.Config()) })
-	if s.clientErr != nil {
-		t.Fatalf("miniotest: obsclient.New for %s: %v", s.Endpoint, s.clientErr)
+	if _, err := s.serverClient(); err != nil {
+		t.Fatalf("miniotest: obsclient.New for %s: %v", s.Endpoint, err)
 	}
 	name := bucketName(prefix, s.bucketSeq.Add(1), randomHex(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
