@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/obsfs/obsfs/integration/fsmodel"
+	"github.com/obsfs/obsfs/integration/mounttest"
 	"github.com/obsfs/obsfs/obsclient"
 	"github.com/obsfs/obsfs/obsclient/obsfake"
 	"github.com/obsfs/obsfs/writeback"
@@ -40,22 +40,9 @@ type testMount struct {
 	fsys  *FS
 }
 
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	_, errDev := os.Stat("/dev/fuse")
-	_, errBin := exec.LookPath("fusermount3")
-	if errDev != nil || errBin != nil {
-		msg := fmt.Sprintf("FUSE not available (/dev/fuse: %v, fusermount3: %v)", errDev, errBin)
-		if ci := os.Getenv("CI"); ci == "true" || ci == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
 func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
 	t.Helper()
-	requireFUSE(t)
+	mounttest.RequireFUSE(t) // fails under CI, skips elsewhere
 	store := obsfake.New()
 	store.MinPartSize = 1 << 20
 	var log *logrus.Entry

@@ -330,16 +330,7 @@ func TestAppendToLargeObject(t *testing.T) {
 	srv := miniotest.Shared(t, miniotest.Options{})
 	m, p := proxied(t, srv, mounttest.Options{})
 	const size = 1<<30 + 5<<20 // the last part is partial: it is fetched and re-sent
-	f, err := os.Create(m.Path("big"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyBuffer(f, io.LimitReader(stream(41), size), make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeStream(t, m.Path("big"), 41, size)
 	// A fresh mount: nothing of the object is cached.
 	m.Unmount(t)
 	m2, p2 := proxied(t, srv, mounttest.Options{Bucket: m.Bucket})

@@ -39,11 +39,19 @@ func stream(seed uint64) io.Reader {
 // writeLocal writes n bytes of stream(seed) to a new local file.
 func writeLocal(t testing.TB, path string, seed uint64, n int64) {
 	t.Helper()
+	writeStream(t, path, seed, n)
+}
+
+// writeStream writes n bytes of stream(seed) to a new file in 1 MiB
+// writes, and closes it (through a mount: waits for the commit).
+func writeStream(t testing.TB, path string, seed uint64, n int64) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.CopyN(f, stream(seed), n); err != nil {
+	if _, err := io.CopyBuffer(f, io.LimitReader(stream(seed), n), make([]byte, 1<<20)); err != nil {
+		f.Close()
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -373,16 +381,7 @@ func TestStagedPartsRealMount(t *testing.T) {
 	m := mounttest.Start(t, srv, mounttest.Options{Args: []string{
 		"--part-size", "5MiB", "--write-buffer", "20MiB", "--cache-size", "16MiB", "--parts-per-tier", "2"}})
 	const size = 150<<20 + 12345 // parts 5,5,10,10,20,20,40,40 MiB and 12345 bytes: all but the first two are staged
-	f, err := os.Create(m.Path("staged"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyBuffer(f, io.LimitReader(stream(61), size), make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeStream(t, m.Path("staged"), 61, size)
 	want := md5Of(t, io.LimitReader(stream(61), size))
 	if got, n := objectMD5(t, m, "staged"); got != want || n != size {
 		t.Fatalf("object: %d bytes md5 %x, want %d bytes md5 %x", n, got, size, want)
