@@ -479,7 +479,7 @@ func TestCLIFailures(t *testing.T) {
 			setup: func(t *testing.T) setup {
 				return setup{args: []string{"--endpoint", fmt.Sprintf("http://127.0.0.1:%d", closedPort(t)), "--retries", "1"}}
 			}},
-		{name: "endpoint never answers", code: 1, want: "unreachable",
+		{name: "endpoint never answers", code: 1, want: "did not answer within 30s",
 			setup: func(t *testing.T) setup {
 				return setup{args: []string{"--endpoint", silentEndpoint(t), "--retries", "1"}}
 			}},

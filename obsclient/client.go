@@ -43,8 +43,14 @@ func New(cfg Config) (*Client, error) {
 	if rt == nil {
 		dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 		rt = &http.Transport{
-			Proxy:       http.ProxyFromEnvironment,
-			DialContext: dialer.DialContext,
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dialer.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &deadlineConn{Conn: c, timeout: cfg.IOTimeout}, nil
+			},
 			TLSClientConfig: &tls.Config{
 				RootCAs:            cfg.RootCAs,
 				InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // opt-in only
@@ -75,6 +81,24 @@ func New(cfg Config) (*Client, error) {
 		sleep: sleepCtx,
 	}
 	return c, nil
+}
+
+// deadlineConn fails a Read or Write that makes no progress for timeout.
+// (An idle pooled connection therefore closes after timeout, like an idle
+// timeout.)
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
 }
 
 // Signature returns the dialect the client signs with.

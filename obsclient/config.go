@@ -120,6 +120,10 @@ type Config struct {
 	// ResponseHeaderTimeout bounds the wait for response headers after the
 	// request (including its body) has been written. Default 60s.
 	ResponseHeaderTimeout time.Duration
+	// IOTimeout fails an attempt whose connection makes no progress (no
+	// byte read or written) for this long, so a stalled transfer is retried
+	// instead of hanging. Default 60s.
+	IOTimeout time.Duration
 	// MaxIdleConnsPerHost sizes the keep-alive pool. It should be at least
 	// the number of requests the caller keeps in flight. Default 128.
 	MaxIdleConnsPerHost int
@@ -147,6 +151,7 @@ const (
 	DefaultRegion                = "us-east-1"
 	DefaultConnectTimeout        = 10 * time.Second
 	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultIOTimeout             = 60 * time.Second
 	DefaultMaxIdleConnsPerHost   = 128
 	DefaultMaxAttempts           = 6
 	DefaultBaseDelay             = 200 * time.Millisecond
@@ -168,6 +173,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResponseHeaderTimeout == 0 {
 		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if c.IOTimeout == 0 {
+		c.IOTimeout = DefaultIOTimeout
 	}
 	if c.MaxIdleConnsPerHost == 0 {
 		c.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
@@ -235,6 +243,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative connect timeout", ErrInvalidArgument)
 	case c.ResponseHeaderTimeout < 0:
 		return fmt.Errorf("%w: negative response header timeout", ErrInvalidArgument)
+	case c.IOTimeout < 0:
+		return fmt.Errorf("%w: negative I/O timeout", ErrInvalidArgument)
 	case c.MaxIdleConnsPerHost < 0:
 		return fmt.Errorf("%w: negative connection pool size", ErrInvalidArgument)
 	case c.Retry.MaxAttempts < 1:

@@ -254,6 +254,9 @@ func checkBucket(ctx context.Context, c *obsclient.Client, o *options) error {
 	case e != nil:
 		return fmt.Errorf("bucket %q: %v", o.bucket, e)
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("endpoint %s did not answer within 30s", o.endpoint)
+	}
 	return fmt.Errorf("endpoint %s unreachable: %v", o.endpoint, rootCause(err))
 }
 
