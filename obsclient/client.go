@@ -154,14 +154,6 @@ func hashBody(b *body, given string) error {
 	return nil
 }
 
-// retryMode says how a request may be repeated.
-type retryMode int
-
-const (
-	retryIdempotent retryMode = iota // retry every retryable failure
-	retryNever                       // a single attempt
-)
-
 // request is one logical API call.
 type request struct {
 	op     string // API name, for logs and errors
@@ -171,7 +163,6 @@ type request struct {
 	query  url.Values
 	header http.Header // dialect-prefixed headers, Content-Type, Range...
 	body   *body
-	retry  retryMode
 	// ok says which statuses are success; default 2xx.
 	ok func(status int) bool
 	// handle consumes a successful response inside the attempt, so that a
@@ -219,7 +210,7 @@ func (c *Client) do(ctx context.Context, req *request) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("obs %s: %w", req.op, ctx.Err())
 		}
-		if req.retry == retryNever || !IsRetryable(err) || attempt >= c.cfg.Retry.MaxAttempts {
+		if !IsRetryable(err) || attempt >= c.cfg.Retry.MaxAttempts {
 			return err
 		}
 		delay := backoff(c.cfg.Retry, attempt)

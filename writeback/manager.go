@@ -179,33 +179,6 @@ func New(store Store, cfg Config) (*Manager, error) {
 // MaxFileSize is the largest file the part layout allows.
 func (m *Manager) MaxFileSize() int64 { return m.lay.maxSize() }
 
-// Cache returns the clean-page cache.
-func (m *Manager) Cache() Cache { return m.cfg.Cache }
-
-// Stats is a snapshot of the manager's resource use.
-type Stats struct {
-	Files         int   // open files
-	DirtyFiles    int   // files with data not yet committed
-	InflightParts int64 // parts queued or uploading
-}
-
-// Stats returns a snapshot of resource use.
-func (m *Manager) Stats() Stats {
-	m.mu.Lock()
-	files := make([]*File, 0, len(m.files))
-	for f := range m.files {
-		files = append(files, f)
-	}
-	m.mu.Unlock()
-	s := Stats{Files: len(files), InflightParts: m.inflight.Load()}
-	for _, f := range files {
-		if f.Dirty() {
-			s.DirtyFiles++
-		}
-	}
-	return s
-}
-
 func (m *Manager) register(f *File) {
 	m.mu.Lock()
 	m.files[f] = struct{}{}
