@@ -302,7 +302,7 @@ func TestModelThroughRealMount(t *testing.T) {
 	if err := os.Mkdir(m.Path("model"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ops := 2000
+	ops := 3000
 	if testing.Short() {
 		ops = 300
 	}

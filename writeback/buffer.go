@@ -164,6 +164,9 @@ func (b *partBuf) ensure(rel, n int64) {
 			copy(np, pg)
 			pg = np
 		}
+		// Bytes between the length and the capacity may be left from before
+		// a truncate: what is newly exposed must read as zeros.
+		clear(pg[len(pg):pe])
 		b.pages[p] = pg[:pe]
 	}
 }

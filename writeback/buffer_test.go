@@ -66,3 +66,19 @@ func TestPartBufWriteReadTruncate(t *testing.T) {
 		t.Fatalf("pagesReader: %v", err)
 	}
 }
+
+// A truncate followed by a write past the new end must leave zeros in the
+// hole, not the bytes written before the truncate.
+func TestPartBufTruncateThenExtendReadsZeros(t *testing.T) {
+	b := newPartBuf(1, 5*pageSize, 4*pageSize)
+	b.writeAt(bytes.Repeat([]byte{0xAA}, int(2*pageSize)), 0)
+	b.truncate(pageSize / 2)
+	b.writeAt([]byte{1}, 2*pageSize-1)
+	got := make([]byte, 2*pageSize)
+	b.readAt(got, 0)
+	for i := pageSize / 2; i < 2*pageSize-1; i++ {
+		if got[i] != 0 {
+			t.Fatalf("byte %d of the hole is %#x, want 0", i, got[i])
+		}
+	}
+}

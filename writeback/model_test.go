@@ -142,11 +142,13 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 		switch op := r.IntN(20); {
 		case op < 9: // write
 			var off int64
-			switch r.IntN(4) {
+			switch r.IntN(5) {
 			case 0:
 				off = int64(len(cur)) // append
 			case 1:
 				off = int64(r.IntN(len(cur) + 1))
+			case 2:
+				off = int64(len(cur) + r.IntN(2*testPage)) // past the end: a hole
 			default:
 				off = int64(r.IntN(modelMax))
 			}
