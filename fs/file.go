@@ -393,10 +393,8 @@ func (h *handle) commit(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.wf != h.wf {
-		// Unlinked (discarded) under this handle.
-		if err := h.wf.Err(); err != nil && h.write {
-			return n.fsys.toErrno("flush", n.key(), err)
-		}
+		// Unlinked (or replaced by a rename) under this handle: its data
+		// was discarded on purpose, there is nothing to make durable.
 		return 0
 	}
 	return n.flushLocked(detach(ctx), n.key())

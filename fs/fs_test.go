@@ -307,7 +307,12 @@ func TestUnlinkAbortsUpload(t *testing.T) {
 	if err := os.Remove(m.path("doomed")); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if _, err := f.Write([]byte("more")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("write after unlink: %v, want EIO", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Errorf("close after unlink: %v, want nil (nothing to make durable)", err)
+	}
 	if _, ok := m.store.Object("doomed"); ok {
 		t.Fatal("unlinked file was committed")
 	}
