@@ -514,29 +514,28 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 			}
 			return nil
 		}
-		// Shrink. The part containing the new end keeps its head; it must be
-		// a buffer if it was uploaded whole.
+		// Shrink. The part containing the new end keeps its head; if its
+		// bytes are only in the upload they are made available first —
+		// before anything is dropped, since that may commit the file as it
+		// is now.
+		i := f.lay.partIndex(size)
+		start := f.lay.partOffset(i)
+		if size > start && f.up != nil && f.held[i] == nil && f.staged[i] == nil && f.hasDone(i) {
+			if f.isStaged(i) {
+				// A sealed staged part: commit, then cut it from the object.
+				if err := f.commitLocked(); err != nil {
+					return err
+				}
+			} else if _, err := f.reloadLocked(ctx, i, &spare); err != nil {
+				return err
+			}
+			continue
+		}
 		if retry, err := f.truncateStagedLocked(ctx, size); err != nil || retry {
 			if err != nil {
 				return err
 			}
 			continue
-		}
-		i := f.lay.partIndex(size)
-		start := f.lay.partOffset(i)
-		if size > start && f.isStaged(i) && f.staged[i] == nil && f.up != nil && f.hasDone(i) {
-			if err := f.commitLocked(); err != nil { // a sealed staged part: patch it from the object
-				return err
-			}
-			continue
-		}
-		if size > start && f.held[i] == nil && f.up != nil {
-			if _, ok := f.up.done[i]; ok {
-				if _, err := f.reloadLocked(ctx, i, &spare); err != nil {
-					return err
-				}
-				continue
-			}
 		}
 		for j, b := range f.held {
 			if b.start >= size {

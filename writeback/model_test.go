@@ -15,6 +15,7 @@ import (
 
 	"github.com/obsfs/obsfs/obsclient"
 	"github.com/obsfs/obsfs/obsclient/obsfake"
+	"github.com/sirupsen/logrus"
 )
 
 // TestModel drives one File with random writes at random offsets,
@@ -91,7 +92,31 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 		}
 		return nil
 	}
-	m := newTestManager(t, store, cache, func(c *Config) { c.WriteBuffer = budget })
+	trace := os.Getenv("OBSFS_MODEL_TRACE") != ""
+	m := newTestManager(t, store, cache, func(c *Config) {
+		c.WriteBuffer = budget
+		if trace {
+			l := logrus.New()
+			l.SetLevel(logrus.DebugLevel)
+			c.Logger = logrus.NewEntry(l)
+		}
+	})
+	logf := func(format string, args ...any) {
+		if trace {
+			t.Logf(format, args...)
+		}
+	}
+	if trace {
+		store.Fault = func(inner func(string, any) error) func(string, any) error {
+			return func(op string, in any) error {
+				err := inner(op, in)
+				if err != nil {
+					t.Logf("fault on %s", op)
+				}
+				return err
+			}
+		}(store.Fault)
+	}
 	key := "model/file"
 	var cur []byte       // the file as the application sees it
 	var committed []byte // what the last commit stored
@@ -163,6 +188,7 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 				continue
 			}
 			data := randBytes(r, n)
+			logf("step %d: write %d at %d", step, n, off)
 			if _, err := f.WriteAt(ctx, data, off); err != nil {
 				fail(step, "write", err)
 				continue
@@ -177,6 +203,7 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 			if r.IntN(3) == 0 {
 				size = int64(r.IntN(len(cur) + 1))
 			}
+			logf("step %d: truncate %d", step, size)
 			if err := f.Truncate(ctx, size); err != nil {
 				fail(step, "truncate", err)
 				continue
@@ -210,6 +237,7 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 				t.Fatalf("seed %d step %d: short read without EOF", seed, step)
 			}
 		case op < 18: // flush
+			logf("step %d: flush", step)
 			if err := f.Flush(ctx); err != nil {
 				fail(step, "flush", err)
 				continue
@@ -224,6 +252,7 @@ func runModel(t *testing.T, seed uint64, nops int, budget int64, cache Cache, fa
 			clear(states)
 			note()
 		default: // reopen
+			logf("step %d: reopen", step)
 			if err := f.Close(); err != nil {
 				fail(step, "close", err)
 				continue
