@@ -148,11 +148,15 @@ func (s *Store) enter(ctx context.Context, op string, in any) error {
 	return nil
 }
 
-// errf builds a service error; called with mu held or not (seq is racy
-// only in tests' eyes, so it takes the lock itself when needed).
-func (s *Store) errLocked(status int, code, msg string) error {
+// reqIDLocked returns a new request ID. Called with mu held.
+func (s *Store) reqIDLocked() string {
 	s.seq++
-	return &obsclient.Error{Status: status, Code: code, Message: msg, RequestID: fmt.Sprintf("fake-%d", s.seq)}
+	return fmt.Sprintf("fake-%d", s.seq)
+}
+
+// errLocked builds a service error with a request ID. Called with mu held.
+func (s *Store) errLocked(status int, code, msg string) error {
+	return &obsclient.Error{Status: status, Code: code, Message: msg, RequestID: s.reqIDLocked()}
 }
 
 func md5hex(p []byte) string {
@@ -201,7 +205,7 @@ func (s *Store) InitiateMultipartUpload(ctx context.Context, in *obsclient.Initi
 	s.seq++
 	id := fmt.Sprintf("fake-upload-%06d-%s", s.seq, strings.Repeat("x", 40))
 	s.uploads[id] = &mpu{key: in.Key, meta: copyMeta(in.Metadata), parts: map[int]*part{}, initiated: s.now()}
-	return &obsclient.InitiateMultipartUploadOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), Bucket: in.Bucket, Key: in.Key, UploadID: id}, nil
+	return &obsclient.InitiateMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, UploadID: id}, nil
 }
 
 // UploadPart stores a part (replacing an earlier one with the same number).
@@ -230,8 +234,7 @@ func (s *Store) UploadPart(ctx context.Context, in *obsclient.UploadPartInput) (
 	s.bytesIn += int64(len(data))
 	etag := quote(md5hex(data))
 	u.parts[in.PartNumber] = &part{data: data, etag: etag, mtime: s.now()}
-	s.seq++
-	return &obsclient.UploadPartOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: etag}, nil
+	return &obsclient.UploadPartOutput{RequestID: s.reqIDLocked(), ETag: etag}, nil
 }
 
 // UploadPartCopy copies a range of an object into a part.
@@ -263,8 +266,7 @@ func (s *Store) UploadPartCopy(ctx context.Context, in *obsclient.UploadPartCopy
 	s.bytesCp += int64(len(data))
 	etag := quote(md5hex(data))
 	u.parts[in.PartNumber] = &part{data: data, etag: etag, mtime: s.now()}
-	s.seq++
-	return &obsclient.UploadPartCopyOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: etag, LastModified: s.now()}, nil
+	return &obsclient.UploadPartCopyOutput{RequestID: s.reqIDLocked(), ETag: etag, LastModified: s.now()}, nil
 }
 
 // CompleteMultipartUpload assembles the listed parts.
@@ -301,8 +303,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.Compl
 	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(in.Parts)))
 	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, mtime: s.now(), uploadID: in.UploadID}
 	delete(s.uploads, in.UploadID)
-	s.seq++
-	return &obsclient.CompleteMultipartUploadOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
+	return &obsclient.CompleteMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
 }
 
 // AbortMultipartUpload discards an upload; a missing one counts as aborted.
@@ -313,8 +314,7 @@ func (s *Store) AbortMultipartUpload(ctx context.Context, in *obsclient.AbortMul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.uploads, in.UploadID)
-	s.seq++
-	return &obsclient.AbortMultipartUploadOutput{RequestID: fmt.Sprintf("fake-%d", s.seq)}, nil
+	return &obsclient.AbortMultipartUploadOutput{RequestID: s.reqIDLocked()}, nil
 }
 
 // ListParts lists an upload's parts (one page of up to MaxParts).
@@ -389,8 +389,7 @@ func (s *Store) PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*o
 	s.bytesIn += int64(len(data))
 	etag := quote(md5hex(data))
 	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: in.ContentType, mtime: s.now()}
-	s.seq++
-	return &obsclient.PutObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: etag}, nil
+	return &obsclient.PutObjectOutput{RequestID: s.reqIDLocked(), ETag: etag}, nil
 }
 
 func (s *Store) infoLocked(key string, o *object) obsclient.ObjectInfo {
@@ -409,8 +408,7 @@ func (s *Store) HeadObject(ctx context.Context, in *obsclient.HeadObjectInput) (
 	if !ok {
 		return nil, s.errLocked(404, "NotFound", "Not Found")
 	}
-	s.seq++
-	return &obsclient.HeadObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ObjectInfo: s.infoLocked(in.Key, o)}, nil
+	return &obsclient.HeadObjectOutput{RequestID: s.reqIDLocked(), ObjectInfo: s.infoLocked(in.Key, o)}, nil
 }
 
 // GetObject returns an object or a range of it.
@@ -440,8 +438,7 @@ func (s *Store) GetObject(ctx context.Context, in *obsclient.GetObjectInput) (*o
 		start = r.Start
 		data = data[start : end+1]
 	}
-	s.seq++
-	return &obsclient.GetObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), Body: io.NopCloser(bytes.NewReader(data)),
+	return &obsclient.GetObjectOutput{RequestID: s.reqIDLocked(), Body: io.NopCloser(bytes.NewReader(data)),
 		ObjectInfo: s.infoLocked(in.Key, o), ContentLength: int64(len(data)), RangeStart: start}, nil
 }
 
@@ -453,8 +450,7 @@ func (s *Store) DeleteObject(ctx context.Context, in *obsclient.DeleteObjectInpu
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.objects, in.Key)
-	s.seq++
-	return &obsclient.DeleteObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq)}, nil
+	return &obsclient.DeleteObjectOutput{RequestID: s.reqIDLocked()}, nil
 }
 
 // DeleteObjects deletes several objects.
@@ -495,8 +491,7 @@ func (s *Store) CopyObject(ctx context.Context, in *obsclient.CopyObjectInput) (
 	data := append([]byte(nil), src.data...)
 	s.bytesCp += int64(len(data))
 	s.objects[in.Key] = &object{data: data, etag: src.etag, meta: meta, ctype: ctype, mtime: s.now()}
-	s.seq++
-	return &obsclient.CopyObjectOutput{RequestID: fmt.Sprintf("fake-%d", s.seq), ETag: src.etag, LastModified: s.now()}, nil
+	return &obsclient.CopyObjectOutput{RequestID: s.reqIDLocked(), ETag: src.etag, LastModified: s.now()}, nil
 }
 
 // ListObjects lists keys under a prefix, rolling up at the delimiter.
