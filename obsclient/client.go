@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -129,6 +130,34 @@ type body struct {
 }
 
 func (b *body) reader() io.Reader { return io.NewSectionReader(b.r, b.off, b.n) }
+
+// fencedBody is the body of one attempt. net/http may go on reading a
+// request body after Do returned (a response that came before the body
+// was sent); fence, run before the attempt returns, waits for a read in
+// progress and fails every later one, so that once a call returns the
+// client never touches the caller's bytes again (callers reuse them).
+type fencedBody struct {
+	mu     sync.Mutex
+	r      io.Reader
+	fenced bool
+}
+
+func (b *fencedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fenced {
+		return 0, errBodyFenced
+	}
+	return b.r.Read(p)
+}
+
+func (b *fencedBody) fence() {
+	b.mu.Lock()
+	b.fenced = true
+	b.mu.Unlock()
+}
+
+var errBodyFenced = errors.New("obsclient: request body read after the request returned")
 
 // bytesBody wraps an in-memory payload and computes its MD5.
 func bytesBody(p []byte) *body {
@@ -252,7 +281,9 @@ func (c *Client) attempt(ctx context.Context, req *request) error {
 	var rbody io.Reader
 	var n int64
 	if req.body != nil {
-		rbody, n = req.body.reader(), req.body.n
+		fb := &fencedBody{r: req.body.reader()}
+		defer fb.fence()
+		rbody, n = fb, req.body.n
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), rbody)
 	if err != nil {

@@ -1120,3 +1120,76 @@ func TestPutObjectNonSeekableBodyRetried(t *testing.T) {
 		t.Errorf("request %d bytes, headers %v", len(last.Body), last.Header)
 	}
 }
+
+// watchedBody is a part body that notes reads running when, or started
+// after, the caller was told the upload returned.
+type watchedBody struct {
+	n        int64
+	mu       sync.Mutex
+	active   int
+	returned bool
+	late     int
+}
+
+func (b *watchedBody) ReadAt(p []byte, off int64) (int, error) {
+	b.mu.Lock()
+	b.active++
+	if b.returned {
+		b.late++
+	}
+	b.mu.Unlock()
+	time.Sleep(time.Millisecond) // a slow source: the response wins the race
+	b.mu.Lock()
+	b.active--
+	b.mu.Unlock()
+	if off >= b.n {
+		return 0, io.EOF
+	}
+	k := copy(p, make([]byte, min(int64(len(p)), b.n-off)))
+	if k < len(p) {
+		return k, io.EOF
+	}
+	return k, nil
+}
+
+// returnedNow marks the return of the call and reports the reads running.
+func (b *watchedBody) returnedNow() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.returned = true
+	return b.active
+}
+
+func (b *watchedBody) lateReads() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.late
+}
+
+// A server that answers before it has read the body (403 at once) makes
+// net/http return while its writer goroutine still sends the body. The
+// client must not be reading the caller's body when UploadPart returns,
+// nor afterwards: the write-back layer reuses that memory at once.
+func TestBodyNeverReadAfterReturn(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeXML(w, 403, `<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, Config{Endpoint: srv.URL, AccessKey: "AK", SecretKey: testSecret, Signature: SignatureV4, Retry: fastRetry})
+	for range 5 {
+		body := &watchedBody{n: 8 << 20}
+		_, err := c.UploadPart(context.Background(), &UploadPartInput{Bucket: "bkt", Key: "k", PartNumber: 1, UploadID: "U",
+			Body: io.NewSectionReader(body, 0, body.n), ContentMD5: md5b64(make([]byte, 8<<20))})
+		active := body.returnedNow()
+		if Code(err) != "AccessDenied" {
+			t.Fatalf("err = %v, want AccessDenied", err)
+		}
+		if active > 0 {
+			t.Fatalf("UploadPart returned while %d reads of the body were running", active)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if late := body.lateReads(); late > 0 {
+			t.Fatalf("%d reads of the body after UploadPart returned", late)
+		}
+	}
+}
