@@ -30,9 +30,9 @@ const bucket = "test-bucket"
 // hostileCache drops every Set.
 type hostileCache struct{}
 
-func (hostileCache) Get(string) ([]byte, bool) { return nil, false }
-func (hostileCache) Set(string, []byte)        {}
-func (hostileCache) Del(string)                {}
+func (hostileCache) Get(string) *writeback.Page  { return nil }
+func (hostileCache) Set(string, *writeback.Page) {}
+func (hostileCache) Del(string)                  {}
 
 type testMount struct {
 	dir   string
@@ -52,7 +52,7 @@ func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
 		log = logrus.NewEntry(l)
 	}
 	wb, err := writeback.New(store, writeback.Config{Bucket: bucket, PartSize: 1 << 20, Concurrency: 4,
-		WriteBuffer: 16 << 20, Cache: cache, Logger: log})
+		WriteBuffer: 16 << 20, Cache: cache, Logger: log, PoisonFreedPages: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,9 @@ func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
 		}
 		wb.Close()
 		fsys.Close()
+		if n := wb.MisreleasedPages(); n != 0 {
+			t.Errorf("%d page references released that were not held", n)
+		}
 		if store.Uploads() != 0 {
 			t.Errorf("%d multipart uploads left", store.Uploads())
 		}

@@ -90,6 +90,9 @@ func (r spans) gaps(s, e int64) spans {
 //
 // A partBuf is owned by its File and guarded by File.mu while it is held;
 // once sealed for upload its pages are immutable.
+//
+// Whole pages come from pool (nil: plain allocations) and are owned by the
+// partBuf until it hands them on (retire) or returns them (free).
 type partBuf struct {
 	idx      int   // part index (part number idx+1)
 	start    int64 // file offset of the part
@@ -98,11 +101,20 @@ type partBuf struct {
 	valid    spans
 	reserved int64 // write-buffer bytes charged to this buffer
 	lastUse  int64 // File.clock value of the last write, for eviction order
+	pool     *pagePool
 }
 
-func newPartBuf(idx int, start, size int64) *partBuf {
+func newPartBuf(idx int, start, size int64, pool *pagePool) *partBuf {
 	n := (size + pageSize - 1) / pageSize
-	return &partBuf{idx: idx, start: start, size: size, pages: make([][]byte, n)}
+	return &partBuf{idx: idx, start: start, size: size, pages: make([][]byte, n), pool: pool}
+}
+
+// free returns the buffer's pages to the pool: nothing else may refer to
+// them (the buffer is dropped, and no upload of it is running).
+func (b *partBuf) free() {
+	if b.pool != nil {
+		b.pool.putAll(b.pages)
+	}
 }
 
 // full reports whether every byte of the part's layout size is valid.
@@ -160,15 +172,38 @@ func (b *partBuf) ensure(rel, n int64) {
 			continue
 		}
 		if c := pageCap(int(p), b.start, cap(pg), pe); c > cap(pg) {
-			np := make([]byte, len(pg), c)
+			var np []byte
+			if int64(c) == pageSize && b.pool != nil {
+				np = b.pool.get()[:len(pg)]
+			} else {
+				np = make([]byte, len(pg), c)
+			}
 			copy(np, pg)
 			pg = np
 		}
-		// Bytes between the length and the capacity may be left from before
-		// a truncate: what is newly exposed must read as zeros.
+		// Bytes between the length and the capacity are garbage (a pooled
+		// page, or left from before a truncate): what is newly exposed must
+		// read as zeros.
 		clear(pg[len(pg):pe])
 		b.pages[p] = pg[:pe]
 	}
+}
+
+// window returns the pages' bytes [rel, rel+n) as slices, one per page,
+// allocating them as ensure does; the capacity must have been charged.
+// Filling them fills the buffer without a copy.
+func (b *partBuf) window(rel, n int64) [][]byte {
+	b.ensure(rel, n)
+	var out [][]byte
+	for n > 0 {
+		p := rel / pageSize
+		po := rel - p*pageSize
+		k := min(n, pageSize-po)
+		out = append(out, b.pages[p][po:po+k])
+		rel += k
+		n -= k
+	}
+	return out
 }
 
 // readAt copies [rel, rel+len(dst)) from the pages (zeros where nothing is

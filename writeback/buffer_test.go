@@ -39,7 +39,7 @@ func TestSpans(t *testing.T) {
 }
 
 func TestPartBufWriteReadTruncate(t *testing.T) {
-	b := newPartBuf(0, 0, 3*pageSize)
+	b := newPartBuf(0, 0, 3*pageSize, newPagePool(pageSize, true))
 	data := bytes.Repeat([]byte("abcdefgh"), int(pageSize/4)) // 2 pages
 	b.writeAt(data, pageSize/2)
 	got := make([]byte, 3*pageSize)
@@ -56,7 +56,7 @@ func TestPartBufWriteReadTruncate(t *testing.T) {
 		t.Fatal("truncate did not zero the tail")
 	}
 	// Small first page grows by doubling, not to a whole page at once.
-	s := newPartBuf(0, 0, pageSize)
+	s := newPartBuf(0, 0, pageSize, nil)
 	if g := s.growth(0, 10); g != 4096 {
 		t.Fatalf("growth of a tiny write = %d, want 4096", g)
 	}
@@ -70,7 +70,7 @@ func TestPartBufWriteReadTruncate(t *testing.T) {
 // A truncate followed by a write past the new end must leave zeros in the
 // hole, not the bytes written before the truncate.
 func TestPartBufTruncateThenExtendReadsZeros(t *testing.T) {
-	b := newPartBuf(1, 5*pageSize, 4*pageSize)
+	b := newPartBuf(1, 5*pageSize, 4*pageSize, newPagePool(pageSize, true))
 	b.writeAt(bytes.Repeat([]byte{0xAA}, int(2*pageSize)), 0)
 	b.truncate(pageSize / 2)
 	b.writeAt([]byte{1}, 2*pageSize-1)

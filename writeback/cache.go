@@ -7,9 +7,12 @@ import (
 )
 
 // BlockCache is the ristretto-backed Cache of clean pages, bounded in
-// bytes. Its cost of an entry is the length of the value.
+// bytes. Its cost of an entry is the length of the value. It holds one
+// reference to each page it stores, released when ristretto lets the
+// entry go (eviction, rejection by the admission policy, replacement,
+// deletion, Close).
 type BlockCache struct {
-	c *ristretto.Cache[string, []byte]
+	c *ristretto.Cache[string, *Page]
 }
 
 var _ Cache = (*BlockCache)(nil)
@@ -20,11 +23,16 @@ func NewBlockCache(maxBytes int64) (*BlockCache, error) {
 		return nil, fmt.Errorf("cache size %d must be positive", maxBytes)
 	}
 	items := max(maxBytes/pageSize, 64)
-	c, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+	c, err := ristretto.NewCache(&ristretto.Config[string, *Page]{
 		NumCounters:        items * 10,
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		OnExit: func(p *Page) {
+			if p != nil {
+				p.Release()
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating block cache: %w", err)
@@ -32,9 +40,23 @@ func NewBlockCache(maxBytes int64) (*BlockCache, error) {
 	return &BlockCache{c: c}, nil
 }
 
-func (b *BlockCache) Get(key string) ([]byte, bool) { return b.c.Get(key) }
+func (b *BlockCache) Get(key string) *Page {
+	p, ok := b.c.Get(key)
+	if !ok || p == nil || !p.acquire() {
+		return nil
+	}
+	return p
+}
 
-func (b *BlockCache) Set(key string, value []byte) { b.c.Set(key, value, int64(len(value))) }
+func (b *BlockCache) Set(key string, p *Page) {
+	if !p.acquire() {
+		return
+	}
+	// A Set that ristretto drops at once never reaches OnExit.
+	if !b.c.Set(key, p, int64(len(p.b))) {
+		p.Release()
+	}
+}
 
 func (b *BlockCache) Del(key string) { b.c.Del(key) }
 

@@ -267,7 +267,7 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 			} else if start < f.baseLimit {
 				need += f.lay.partSize(i) // reserve the whole part: commit fills it from base
 			} else {
-				need += newPartBuf(i, start, f.lay.partSize(i)).growth(rel, n)
+				need += newPartBuf(i, start, f.lay.partSize(i), nil).growth(rel, n)
 			}
 		}
 		if need > spare {
@@ -288,7 +288,7 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 			start, psize := f.lay.partOffset(i), f.lay.partSize(i)
 			b := f.held[i]
 			if b == nil {
-				b = newPartBuf(i, start, psize)
+				b = newPartBuf(i, start, psize, f.m.pages)
 				if start < f.baseLimit {
 					b.reserved = psize
 					spare -= psize
@@ -353,21 +353,26 @@ func (f *File) reloadLocked(ctx context.Context, i int, spare *int64) (bool, err
 		return true, nil
 	}
 	start := f.lay.partOffset(i)
-	b := newPartBuf(i, start, f.lay.partSize(i))
+	b := newPartBuf(i, start, f.lay.partSize(i), f.m.pages)
 	for p := range b.pages {
 		off := start + int64(p)*pageSize
 		if off >= start+d.size {
 			break
 		}
-		pg, ok := f.m.cfg.Cache.Get(uploadPageKey(f.up.id, off/pageSize))
-		if !ok || int64(len(pg)) != min(pageSize, start+d.size-off) {
+		pg := f.m.cfg.Cache.Get(uploadPageKey(f.up.id, off/pageSize))
+		if pg == nil || int64(len(pg.Bytes())) != min(pageSize, start+d.size-off) {
+			if pg != nil {
+				pg.Release()
+			}
+			b.free()
 			f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be patched")
 			if err := f.commitLocked(); err != nil {
 				return false, err
 			}
 			return true, nil
 		}
-		b.pages[p] = append(make([]byte, 0, pageSize), pg...)
+		b.pages[p] = append(f.m.pages.get(), pg.Bytes()...)
+		pg.Release()
 	}
 	b.valid = spans{{0, d.size}}
 	b.reserved = d.size
@@ -447,37 +452,44 @@ func (f *File) runUpload(up *upload, b *partBuf) {
 	switch {
 	case err != nil:
 		f.setErrLocked(fmt.Errorf("upload part %d of %q: %w", b.idx+1, up.key, err))
+		b.free()
 	case !failed:
 		up.done[b.idx] = donePart{etag: etag, size: b.size}
-		f.cachePages(b, b.size, func(idx int64) string { return uploadPageKey(up.id, idx) })
+		f.retirePages(b, b.size, func(idx int64) string { return uploadPageKey(up.id, idx) })
 		f.m.log.WithFields(logrus.Fields{"key": up.key, "part": b.idx + 1, "bytes": b.size}).Debug("uploaded part")
+	default:
+		b.free()
 	}
 	f.m.budget.release(b.reserved)
 	b.reserved = 0
 	f.cond.Broadcast()
 }
 
-// cachePages offers the first n bytes of b's pages to the clean cache,
-// one entry per page. The cache gets its own immutable copies where a page
-// is short; full pages are handed over as they are (b must not be written
-// again).
-func (f *File) cachePages(b *partBuf, n int64, name func(pageIdx int64) string) {
-	for p := range b.pages {
+// retirePages ends b's life after its bytes became durable: the first n
+// bytes are offered to the clean cache, one page each, and every page
+// goes back to the pool once nothing uses it. Full pages are handed over
+// as they are; a short one is copied (bytes past its length are zeros).
+// b has no pages afterwards.
+func (f *File) retirePages(b *partBuf, n int64, name func(pageIdx int64) string) {
+	pool := f.m.pages
+	for p, pg := range b.pages {
 		rel := int64(p) * pageSize
 		if rel >= n {
 			break
 		}
 		want := min(pageSize, n-rel)
-		pg := b.pages[p]
-		if int64(len(pg)) != want {
-			full := make([]byte, want)
-			copy(full, pg)
+		if int64(len(pg)) < want {
+			full := pool.get()[:want]
+			clear(full[copy(full, pg):])
+			pool.put(pg)
 			pg = full
-		} else {
-			pg = pg[:want:want]
 		}
-		f.m.cfg.Cache.Set(name((b.start+rel)/pageSize), pg)
+		page := pool.newPage(pg[:want])
+		f.m.cfg.Cache.Set(name((b.start+rel)/pageSize), page)
+		page.Release()
+		b.pages[p] = nil
 	}
+	b.free()
 }
 
 // Truncate sets the file's length. Bytes beyond the old length read as
@@ -540,6 +552,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 		for j, b := range f.held {
 			if b.start >= size {
 				f.m.budget.release(b.reserved)
+				b.free()
 				delete(f.held, j)
 			}
 		}
@@ -563,14 +576,17 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 // including what is not yet committed. It returns io.EOF at or past the
 // end.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	return f.read(ctx, p, off, &pieces{buf: p})
+}
+
+// read is ReadAt delivering the bytes of the committed version to sink
+// (whose buffer is p) and assembling the rest in p.
+func (f *File) read(ctx context.Context, p []byte, off int64, sink *pieces) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
 	f.mu.Lock()
-	type baseSeg struct {
-		s, e int64
-		dst  []byte
-	}
+	type baseSeg struct{ s, e int64 }
 	var segs []baseSeg
 	type stagedSeg struct {
 		i   int
@@ -601,7 +617,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		fromBase := func(s, e int64) {
 			if s < f.baseLimit {
 				be := min(e, f.baseLimit)
-				segs = append(segs, baseSeg{s, be, p[s-off : be-off]})
+				segs = append(segs, baseSeg{s, be})
 				s = be
 			}
 			if s < e {
@@ -672,7 +688,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	for _, s := range segs {
-		if err := f.readBaseAhead(ctx, src.key, src.obj, src.off+s.s, s.dst); err != nil {
+		if err := f.readBaseAhead(ctx, src.key, src.obj, src.off+s.s, int(s.e-s.s), sink, int(s.s-off)); err != nil {
 			return 0, err
 		}
 	}
@@ -692,12 +708,19 @@ func (f *File) hasDone(i int) bool {
 func (f *File) readUploadedLocked(dst []byte, off int64) bool {
 	for len(dst) > 0 {
 		idx := off / pageSize
-		pg, ok := f.m.cfg.Cache.Get(uploadPageKey(f.up.id, idx))
-		po := off - idx*pageSize
-		if !ok || po >= int64(len(pg)) {
+		pg := f.m.cfg.Cache.Get(uploadPageKey(f.up.id, idx))
+		if pg == nil {
 			return false
 		}
-		c := copy(dst, pg[po:])
+		po := off - idx*pageSize
+		c := 0
+		if po < int64(len(pg.Bytes())) {
+			c = copy(dst, pg.Bytes()[po:])
+		}
+		pg.Release()
+		if c == 0 {
+			return false
+		}
 		dst = dst[c:]
 		off += int64(c)
 	}
@@ -769,6 +792,7 @@ func (f *File) cleanupLocked() {
 	}
 	for i, b := range f.held {
 		f.m.budget.release(b.reserved)
+		b.free()
 		delete(f.held, i)
 	}
 	if f.stagedBusy == 0 {
@@ -783,12 +807,13 @@ func (f *File) cleanupLocked() {
 func (f *File) fillGapsUnlocked(b *partBuf, n int64, src source, baseLimit int64) error {
 	limit := min(n, baseLimit-b.start)
 	for _, g := range b.valid.gaps(0, max(limit, 0)) {
-		b.ensure(g.s, g.e-g.s)
-		dst := make([]byte, g.e-g.s)
-		if err := f.m.readBase(f.ctx, src.key, src.obj, src.off+b.start+g.s, dst); err != nil {
-			return err
+		pos := src.off + b.start + g.s
+		for _, dst := range b.window(g.s, g.e-g.s) {
+			if err := f.m.readBase(f.ctx, src.key, src.obj, pos, dst); err != nil {
+				return err
+			}
+			pos += int64(len(dst))
 		}
-		b.writeAt(dst, g.s)
 	}
 	return nil
 }
@@ -800,7 +825,7 @@ func (f *File) commitSingleLocked() error {
 	b := f.held[0]
 	var fillCharge int64
 	if b == nil {
-		b = newPartBuf(0, 0, f.lay.partSize(0))
+		b = newPartBuf(0, 0, f.lay.partSize(0), f.m.pages)
 		fillCharge = min(size, baseLimit)
 	}
 	up := f.up
@@ -825,6 +850,9 @@ func (f *File) commitSingleLocked() error {
 	}
 	f.mu.Lock()
 	if err != nil {
+		if f.held[0] != b {
+			b.free()
+		}
 		return fmt.Errorf("put object %q: %w", key, err)
 	}
 	f.finishCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, []*partBuf{b})
@@ -913,9 +941,10 @@ func (f *File) commitMultipartLocked() error {
 			continue
 		}
 		for off := j.start; off < j.end; off += pageSize {
-			if pg, ok := f.m.cfg.Cache.Get(uploadPageKey(up.id, off/pageSize)); ok {
+			if pg := f.m.cfg.Cache.Get(uploadPageKey(up.id, off/pageSize)); pg != nil {
 				f.m.cfg.Cache.Set(objectPageKey(key, etag, off/pageSize), pg)
 				f.m.cfg.Cache.Del(uploadPageKey(up.id, off/pageSize))
+				pg.Release()
 			}
 		}
 	}
@@ -992,7 +1021,8 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 			return err
 		}
 		defer f.m.fill.Release(n)
-		b := newPartBuf(j.idx, j.start, n)
+		b := newPartBuf(j.idx, j.start, n, f.m.pages)
+		defer b.free() // after the upload returned: the store reads bodies only until then
 		if err := f.fillGapsUnlocked(b, n, src, baseLimit); err != nil {
 			return err
 		}
@@ -1026,10 +1056,7 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 // the base, buffers move to the clean cache and release their budget.
 func (f *File) finishCommitLocked(key string, ver Version, bufs []*partBuf) {
 	for _, b := range bufs {
-		n := min(b.size, ver.Size-b.start)
-		if n > 0 {
-			f.cachePages(b, n, func(idx int64) string { return objectPageKey(key, ver.ETag, idx) })
-		}
+		f.retirePages(b, min(b.size, ver.Size-b.start), func(idx int64) string { return objectPageKey(key, ver.ETag, idx) })
 		if f.held[b.idx] == b {
 			delete(f.held, b.idx)
 		}

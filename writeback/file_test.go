@@ -18,9 +18,9 @@ import (
 // hostileCache drops every Set: nothing may depend on the cache.
 type hostileCache struct{}
 
-func (hostileCache) Get(string) ([]byte, bool) { return nil, false }
-func (hostileCache) Set(string, []byte)        {}
-func (hostileCache) Del(string)                {}
+func (hostileCache) Get(string) *Page  { return nil }
+func (hostileCache) Set(string, *Page) {}
+func (hostileCache) Del(string)        {}
 
 // caches are the caches every write-path test runs with.
 func caches(t *testing.T) map[string]func() Cache {
@@ -41,7 +41,8 @@ const testBucket = "test-bucket"
 
 func newTestManager(t *testing.T, store Store, cache Cache, mod func(*Config)) *Manager {
 	t.Helper()
-	cfg := Config{Bucket: testBucket, PartSize: pageSize, TierParts: 2, Concurrency: 4, WriteBuffer: 16 * pageSize, Cache: cache}
+	cfg := Config{Bucket: testBucket, PartSize: pageSize, TierParts: 2, Concurrency: 4, WriteBuffer: 16 * pageSize, Cache: cache,
+		PoisonFreedPages: true}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -49,7 +50,12 @@ func newTestManager(t *testing.T, store Store, cache Cache, mod func(*Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.Close)
+	t.Cleanup(func() {
+		m.Close()
+		if n := m.MisreleasedPages(); n != 0 {
+			t.Errorf("%d page references released that were not held", n)
+		}
+	})
 	return m
 }
 

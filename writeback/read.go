@@ -9,24 +9,41 @@ import (
 	"github.com/obsfs/obsfs/obsclient"
 )
 
-// readBase reads [off, off+len(dst)) of the committed version ver of key:
-// page by page from the clean cache, fetching missing runs of pages with
-// one ranged GET each (conditional on the version's ETag) and offering
-// the fetched pages to the cache. A version that no longer matches the
-// store yields ErrConflict.
+// readBase reads [off, off+len(dst)) of the committed version ver of key
+// into dst (see readBaseTo).
 func (m *Manager) readBase(ctx context.Context, key string, ver Version, off int64, dst []byte) error {
-	if len(dst) == 0 {
+	return m.readBaseTo(ctx, key, ver, off, len(dst), &pieces{buf: dst}, 0)
+}
+
+// readBaseTo delivers [off, off+n) of the committed version ver of key to
+// sink, starting at sink index at: page by page from the clean cache,
+// fetching missing runs of pages with one ranged GET each (conditional on
+// the version's ETag) and offering the fetched pages to the cache. A
+// version that no longer matches the store yields ErrConflict.
+func (m *Manager) readBaseTo(ctx context.Context, key string, ver Version, off int64, n int, sink *pieces, at int) error {
+	if n == 0 {
 		return nil
 	}
-	end := off + int64(len(dst))
+	end := off + int64(n)
 	if !ver.Exists || off < 0 || end > ver.Size {
 		return fmt.Errorf("internal error: read [%d,%d) of %q outside its committed %d bytes", off, end, key, ver.Size)
 	}
 	first, last := off/pageSize, (end-1)/pageSize
-	pages := make([][]byte, last-first+1)
+	pages := make([]*Page, last-first+1)
+	defer func() { // on failure: the references not delivered
+		for _, pg := range pages {
+			if pg != nil {
+				pg.Release()
+			}
+		}
+	}()
 	for idx := first; idx <= last; idx++ {
-		if pg, ok := m.cfg.Cache.Get(objectPageKey(key, ver.ETag, idx)); ok && int64(len(pg)) == pageLen(idx, ver.Size) {
-			pages[idx-first] = pg
+		if pg := m.cfg.Cache.Get(objectPageKey(key, ver.ETag, idx)); pg != nil {
+			if int64(len(pg.Bytes())) == pageLen(idx, ver.Size) {
+				pages[idx-first] = pg
+			} else {
+				pg.Release()
+			}
 		}
 	}
 	for idx := first; idx <= last; {
@@ -55,9 +72,10 @@ func (m *Manager) readBase(ctx context.Context, key string, ver Version, off int
 	}
 	for idx := first; idx <= last; idx++ {
 		pg := pages[idx-first]
-		ps := idx * pageSize
-		lo, hi := max(off, ps), min(end, ps+int64(len(pg)))
-		copy(dst[lo-off:hi-off], pg[lo-ps:hi-ps])
+		pages[idx-first] = nil
+		b, ps := pg.Bytes(), idx*pageSize
+		lo, hi := max(off, ps), min(end, ps+int64(len(b)))
+		sink.put(at+int(lo-off), b[lo-ps:hi-ps], pg)
 	}
 	return nil
 }
@@ -65,8 +83,9 @@ func (m *Manager) readBase(ctx context.Context, key string, ver Version, off int
 // pageLen is the length of page idx of an object of the given size.
 func pageLen(idx, size int64) int64 { return min(pageSize, size-idx*pageSize) }
 
-// fetchPages GETs pages first..last of ver into out and the cache.
-func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first, last int64, out [][]byte) error {
+// fetchPages GETs pages first..last of ver into out (one reference each,
+// the caller's) and the cache. On failure out holds nothing.
+func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first, last int64, out []*Page) error {
 	rs, re := first*pageSize, min((last+1)*pageSize, ver.Size)
 	o, err := m.store.GetObject(ctx, &obsclient.GetObjectInput{
 		Bucket: m.cfg.Bucket, Key: key, Range: &obsclient.Range{Start: rs, End: re - 1}, IfMatch: ver.ETag,
@@ -79,12 +98,18 @@ func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first
 	}
 	defer o.Body.Close()
 	for idx := first; idx <= last; idx++ {
-		pg := make([]byte, pageLen(idx, ver.Size))
-		if _, err := io.ReadFull(o.Body, pg); err != nil {
+		buf := m.pages.get()[:pageLen(idx, ver.Size)]
+		if _, err := io.ReadFull(o.Body, buf); err != nil {
+			m.pages.put(buf)
+			for i := range out[:idx-first] {
+				out[i].Release()
+				out[i] = nil
+			}
 			return fmt.Errorf("reading %q bytes %d-%d: %w", key, rs, re-1, err)
 		}
-		out[idx-first] = pg
+		pg := m.pages.newPage(buf)
 		m.cfg.Cache.Set(objectPageKey(key, ver.ETag, idx), pg)
+		out[idx-first] = pg
 	}
 	return nil
 }

@@ -30,21 +30,22 @@ type readAhead struct {
 	chunks map[int64]*chunk // by first page
 }
 
-// chunk is one prefetch: pages first..last of a version.
+// chunk is one prefetch: pages first..last of a version, holding one
+// reference to each until it is dropped.
 type chunk struct {
 	first, last int64
 	done        chan struct{}
-	pages       [][]byte // set before done is closed
+	pages       []*Page // set before done is closed
 	err         error
 	charge      int64
 }
 
-// readBaseAhead is readBase for application reads: it serves pages from
+// readBaseAhead is readBaseTo for application reads: it serves pages from
 // chunks already fetched (waiting for ones in flight), and schedules the
 // next chunks when the access is sequential.
-func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off int64, dst []byte) error {
+func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off int64, n int, sink *pieces, at int) error {
 	m := f.m
-	end := off + int64(len(dst))
+	end := off + int64(n)
 	ra := f.readAheadFor(key, ver)
 
 	ra.mu.Lock()
@@ -68,7 +69,9 @@ func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off i
 	}
 	ra.mu.Unlock()
 
-	// Copy what the chunks hold; readBase does the rest (cache, or a GET).
+	// Take what the chunks hold (a chunk dropped meanwhile by another
+	// reader may have let its pages go: then they are fetched again);
+	// readBaseTo does the rest (cache, or a GET).
 	covered := spans{}
 	for _, c := range have {
 		select {
@@ -81,16 +84,21 @@ func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off i
 		}
 		for idx := max(c.first, first); idx <= min(c.last, last); idx++ {
 			pg := c.pages[idx-c.first]
-			ps := idx * pageSize
-			lo, hi := max(off, ps), min(end, ps+int64(len(pg)))
-			if lo < hi {
-				copy(dst[lo-off:hi-off], pg[lo-ps:hi-ps])
-				covered = covered.add(lo, hi)
+			if !pg.acquire() {
+				continue
 			}
+			b, ps := pg.Bytes(), idx*pageSize
+			lo, hi := max(off, ps), min(end, ps+int64(len(b)))
+			if lo >= hi {
+				pg.Release()
+				continue
+			}
+			sink.put(at+int(lo-off), b[lo-ps:hi-ps], pg)
+			covered = covered.add(lo, hi)
 		}
 	}
 	for _, g := range covered.gaps(off, end) {
-		if err := m.readBase(ctx, key, ver, g.s, dst[g.s-off:g.e-off]); err != nil {
+		if err := m.readBaseTo(ctx, key, ver, g.s, int(g.e-g.s), sink, at+int(g.s-off)); err != nil {
 			return err
 		}
 	}
@@ -121,6 +129,11 @@ func (ra *readAhead) dropBefore(m *Manager, idx int64) {
 			delete(ra.chunks, k)
 			go func() {
 				<-c.done // a GET in flight still owns its memory
+				for _, pg := range c.pages {
+					if pg != nil {
+						pg.Release()
+					}
+				}
 				m.raBudget.Release(c.charge)
 			}()
 		}
@@ -138,7 +151,8 @@ func (ra *readAhead) schedule(f *File, key string, ver Version, from int64) {
 			idx = c.last + 1
 			continue
 		}
-		if _, ok := m.cfg.Cache.Get(objectPageKey(key, ver.ETag, idx)); ok {
+		if pg := m.cfg.Cache.Get(objectPageKey(key, ver.ETag, idx)); pg != nil {
+			pg.Release()
 			idx++
 			continue
 		}
@@ -162,7 +176,7 @@ func (ra *readAhead) schedule(f *File, key string, ver Version, from int64) {
 				return
 			}
 			defer m.gets.Release(1)
-			pages := make([][]byte, c.last-c.first+1)
+			pages := make([]*Page, c.last-c.first+1)
 			c.err = m.fetchPages(f.ctx, key, ver, c.first, c.last, pages)
 			c.pages = pages
 		}()

@@ -67,16 +67,23 @@ var (
 // Cache holds clean, immutable data: blocks read from the store and pages
 // whose upload succeeded. It may drop anything at any time (Set may be
 // refused, entries may be evicted); it never holds the only copy of data
-// that is not yet durable. Values are never modified after Set.
+// that is not yet durable.
+//
+// Values are reference-counted Pages (page.go): a Cache that keeps a page
+// takes a reference of its own and releases it when the entry leaves, and
+// Get hands the caller a reference of its own, which the caller releases.
 type Cache interface {
-	Get(key string) ([]byte, bool)
-	Set(key string, value []byte)
+	// Get returns the page under key with a reference for the caller, or
+	// nil.
+	Get(key string) *Page
+	// Set offers p under key. The caller keeps its own reference.
+	Set(key string, p *Page)
 	Del(key string)
 }
 
 // NopCache caches nothing.
 type NopCache struct{}
 
-func (NopCache) Get(string) ([]byte, bool) { return nil, false }
-func (NopCache) Set(string, []byte)        {}
-func (NopCache) Del(string)                {}
+func (NopCache) Get(string) *Page  { return nil }
+func (NopCache) Set(string, *Page) {}
+func (NopCache) Del(string)        {}
