@@ -349,12 +349,37 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	k, err := h.wf.ReadAt(detach(ctx), dest, off)
+	d, err := h.wf.ReadData(detach(ctx), dest, off)
 	if err != nil && err != io.EOF {
 		return nil, h.n.fsys.toErrno("read", h.n.key(), err)
 	}
-	return fuse.ReadResultData(dest[:k]), 0
+	return &readReply{d: d}, 0
 }
+
+// readReply hands go-fuse the bytes of a read as a vector (go-fuse's
+// vectored replies: writev straight from obsfs's clean pages, no copy in
+// between) and releases the pages once the reply is written (Done).
+type readReply struct{ d *writeback.Data }
+
+var _ fuse.ReadResult = (*readReply)(nil)
+
+func (r *readReply) Size() int { return r.d.Len() }
+
+// Slices is go-fuse's vectored-reply method.
+func (r *readReply) Slices() ([][]byte, fuse.Status) { return r.d.Vec, fuse.OK }
+
+// Bytes is the fallback that concatenates; buf may be the read's own
+// buffer, in which the vector's pieces of it already stand where the
+// concatenation puts them.
+func (r *readReply) Bytes(buf []byte) ([]byte, fuse.Status) {
+	buf = buf[:0]
+	for _, v := range r.d.Vec {
+		buf = append(buf, v...)
+	}
+	return buf, fuse.OK
+}
+
+func (r *readReply) Done() { r.d.Release() }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	if !h.write {
