@@ -347,7 +347,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	fn.fill(&out.Attr)
 	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
 	out.SetAttrTimeout(fsys.cfg.StatCacheTTL)
-	return ch, fh, 0, 0
+	return ch, fh, openFlags(flags, false), 0
 }
 
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))

@@ -133,10 +133,25 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 	keep = keep && n.etag == n.cached
 	n.cached = n.etag
 	n.mu.Unlock()
-	if keep {
-		return fh, fuse.FOPEN_KEEP_CACHE, 0
+	return fh, openFlags(flags, keep), 0
+}
+
+// openFlags are the FOPEN_* flags of a new descriptor. A descriptor opened
+// write-only bypasses the kernel's page cache (FOPEN_DIRECT_IO): its
+// writes reach obsfs straight from the program's buffer instead of being
+// copied into cache pages first, which nothing would read through it (a
+// write-only descriptor cannot be read or mmapped). The kernel still
+// invalidates cached pages of the range written, for other descriptors.
+// keep lets the kernel keep cached pages of a version it has seen before.
+func openFlags(flags uint32, keep bool) uint32 {
+	var out uint32
+	if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+		out |= fuse.FOPEN_DIRECT_IO
 	}
-	return fh, 0, 0
+	if keep {
+		out |= fuse.FOPEN_KEEP_CACHE
+	}
+	return out
 }
 
 // open attaches a descriptor, creating the writeback.File on the first.

@@ -461,3 +461,64 @@ func TestReadOnlyHandleFlushAndDupedWriters(t *testing.T) {
 		t.Fatalf("store holds %q", got)
 	}
 }
+
+// Write-only descriptors bypass the page cache (FOPEN_DIRECT_IO). A
+// descriptor reading the same file through the cache, and a shared
+// mapping of it, must still see every write at once.
+func TestWriteOnlyDescriptorsAndCachedReaders(t *testing.T) {
+	m := mount(t, nil, nil)
+	const size = 3<<20 + 123
+	old := bytes.Repeat([]byte{'o'}, size)
+	if err := os.WriteFile(m.path("f"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(m.path("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, size)
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, old) { // now in the page cache
+		t.Fatalf("first read: %v", err)
+	}
+	mapped, err := syscall.Mmap(int(r.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mapped)
+	_ = mapped[size-1] // fault it in
+
+	w, err := os.OpenFile(m.path("f"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte(nil), old...)
+	for _, off := range []int{0, 4096 + 17, 1 << 20, size - 5} {
+		patch := []byte(fmt.Sprintf("<w%d>", off))[:min(5, size-off)]
+		if _, err := w.WriteAt(patch, int64(off)); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[off:], patch)
+		if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("after a write at %d the cached reader sees stale bytes (first difference at %d), err %v", off, firstDiff(got, want), err)
+		}
+		if !bytes.Equal(mapped, want) {
+			t.Fatalf("after a write at %d the mapping shows stale bytes (first difference at %d)", off, firstDiff(mapped, want))
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := m.store.Object("f"); !bytes.Equal(stored, want) {
+		t.Fatalf("store holds other bytes (first difference at %d)", firstDiff(stored, want))
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
