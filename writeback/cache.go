@@ -7,7 +7,7 @@ import (
 )
 
 // BlockCache is the ristretto-backed Cache of clean pages, bounded in
-// bytes. Its cost of an entry is the length of the value. It holds one
+// bytes. Its cost of an entry is the memory of the value (its capacity). It holds one
 // reference to each page it stores, released when ristretto lets the
 // entry go (eviction, rejection by the admission policy, replacement,
 // deletion, Close).
@@ -52,8 +52,9 @@ func (b *BlockCache) Set(key string, p *Page) {
 	if !p.acquire() {
 		return
 	}
-	// A Set that ristretto drops at once never reaches OnExit.
-	if !b.c.Set(key, p, int64(len(p.b))) {
+	// A Set that ristretto drops at once never reaches OnExit. The cost is
+	// the memory the page pins.
+	if !b.c.Set(key, p, int64(cap(p.b))) {
 		p.Release()
 	}
 }

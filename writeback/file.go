@@ -468,8 +468,10 @@ func (f *File) runUpload(up *upload, b *partBuf) {
 // retirePages ends b's life after its bytes became durable: the first n
 // bytes are offered to the clean cache, one page each, and every page
 // goes back to the pool once nothing uses it. Full pages are handed over
-// as they are; a short one is copied (bytes past its length are zeros).
-// b has no pages afterwards.
+// as they are; a page with fewer bytes than it should have (bytes past
+// its length are zeros) or much more memory than bytes (the tail of a
+// file in a whole page) is copied into one of its exact size, so that
+// what the cache holds is what it counts. b has no pages afterwards.
 func (f *File) retirePages(b *partBuf, n int64, name func(pageIdx int64) string) {
 	pool := f.m.pages
 	for p, pg := range b.pages {
@@ -478,11 +480,11 @@ func (f *File) retirePages(b *partBuf, n int64, name func(pageIdx int64) string)
 			break
 		}
 		want := min(pageSize, n-rel)
-		if int64(len(pg)) < want {
-			full := pool.get()[:want]
-			clear(full[copy(full, pg):])
+		if int64(len(pg)) < want || int64(cap(pg)) > 2*want {
+			exact := pool.getLen(want)
+			clear(exact[copy(exact, pg[:min(int64(len(pg)), want)]):])
 			pool.put(pg)
-			pg = full
+			pg = exact
 		}
 		page := pool.newPage(pg[:want])
 		f.m.cfg.Cache.Set(name((b.start+rel)/pageSize), page)

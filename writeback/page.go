@@ -98,6 +98,17 @@ func (pp *pagePool) get() []byte {
 	return make([]byte, 0, pp.size)
 }
 
+// getLen returns a buffer of length n (≤ size) with garbage bytes: a
+// pooled page when n is a whole page, otherwise an allocation of exactly
+// n bytes — a short page (an object's tail, a small file) must not pin a
+// whole page while the cache counts only its length.
+func (pp *pagePool) getLen(n int64) []byte {
+	if n == int64(pp.size) {
+		return pp.get()[:n]
+	}
+	return make([]byte, n)
+}
+
 // put returns a buffer the caller owns exclusively; buffers of another
 // capacity (small first pages, short copies) are left to the GC.
 func (pp *pagePool) put(b []byte) {

@@ -98,7 +98,7 @@ func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first
 	}
 	defer o.Body.Close()
 	for idx := first; idx <= last; idx++ {
-		buf := m.pages.get()[:pageLen(idx, ver.Size)]
+		buf := m.pages.getLen(pageLen(idx, ver.Size))
 		if _, err := io.ReadFull(o.Body, buf); err != nil {
 			m.pages.put(buf)
 			for i := range out[:idx-first] {
