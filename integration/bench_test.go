@@ -431,7 +431,7 @@ func e2eReportRatio(b *testing.B, direct, mount *e2eTally) {
 // obsfs-peak-RSS-MiB (VmHWM over the whole run).
 func BenchmarkCopy1GiB(b *testing.B) {
 	srv := miniotest.Shared(b, miniotest.Options{})
-	m := mounttest.Start(b, srv, mounttest.Options{})
+	m := mounttest.Start(b, srv, mounttest.Options{Bench: true})
 	c := srv.Client(b, nil)
 	src := e2eLocalFile(b)
 	ctx := context.Background()
@@ -538,7 +538,7 @@ func BenchmarkRead1GiB(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		b.StopTimer()
-		m := mounttest.Start(b, srv, mounttest.Options{Bucket: bucket})
+		m := mounttest.Start(b, srv, mounttest.Options{Bucket: bucket, Bench: true})
 		b.StartTimer()
 
 		var dd, md e2eRun

@@ -51,6 +51,7 @@ type options struct {
 	logFile    string
 	debugFUSE  bool
 	cpuProfile string
+	poison     bool
 }
 
 // sizeValue is a pflag.Value for byte sizes: "8388608", "8MiB", "512M"
@@ -146,6 +147,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.BoolVar(&o.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.BoolVar(&o.poison, "debug-poison-pages", false, "overwrite every page buffer returned to the pool (tests: a use after release shows as wrong bytes)")
+	_ = fl.MarkHidden("debug-poison-pages")
 	return fl
 }
 

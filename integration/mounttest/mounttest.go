@@ -113,6 +113,9 @@ type Options struct {
 	Bucket string
 	// Race runs the race-detector build (small data only: it is slow).
 	Race bool
+	// Bench is a benchmark's mount: without the testing aids that cost
+	// time (poisoned pages).
+	Bench bool
 }
 
 // Mount is a running obsfs.
@@ -161,6 +164,9 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 		level = "debug"
 	}
 	args := append([]string{target, dir, "-f", "--endpoint", endpoint, "--log-file", m.LogPath, "--log-level", level}, opts.Args...)
+	if !opts.Bench {
+		args = append(args, "--debug-poison-pages")
+	}
 	if srv.CAFile != "" {
 		args = append(args, "--ca-file", srv.CAFile)
 	}
