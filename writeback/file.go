@@ -93,10 +93,13 @@ type donePart struct {
 // (base.Exists false for a new object). The caller owns the File until
 // Close or Discard.
 func (m *Manager) Open(key string, base Version) *File {
-	return m.openWithLayout(key, base, m.lay)
+	return m.openWithLayout(key, base, m.lay, nil)
 }
 
-func (m *Manager) openWithLayout(key string, base Version, lay layout) *File {
+// openWithLayout opens a File with layout lay; parent, if not nil, is the
+// source of a staged part's File: its base is bytes [parent.off,
+// parent.off+base.Size) of parent.key's version parent.obj.
+func (m *Manager) openWithLayout(key string, base Version, lay layout, parent *source) *File {
 	ctx, cancel := context.WithCancel(m.ctx)
 	f := &File{
 		m: m, lay: lay, key: key, base: base, src: source{key: key, obj: base},
@@ -107,6 +110,13 @@ func (m *Manager) openWithLayout(key string, base Version, lay layout) *File {
 		f.size, f.baseLimit = base.Size, base.Size
 	} else {
 		f.dirty = true // a new object: committing creates it, even empty
+	}
+	if parent != nil {
+		// A staged part's File: its base is the parent's bytes, not an
+		// object of its own, so the temporary object is created by its
+		// first commit even if nothing was written into the part
+		// (copyStaged copies from it).
+		f.nested, f.src, f.dirty = true, *parent, true
 	}
 	f.cond = sync.NewCond(&f.mu)
 	m.register(f)
@@ -224,7 +234,9 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 		if f.isStaged(i) {
 			err = f.writeStaged(ctx, i, seg, pos)
 		} else {
-			err = f.writeMem(ctx, seg, pos)
+			var spare int64
+			err = f.writeMem(ctx, seg, pos, &spare)
+			f.m.budget.release(spare)
 		}
 		if err != nil {
 			return written, err
@@ -234,13 +246,14 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 	return written, nil
 }
 
-// writeMem writes data at off into parts held in memory.
-func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
+// writeMem writes data at off into parts held in memory. *spare is budget
+// acquired for the write and not yet charged: the write charges what it
+// uses from it, takes more as needed (see payLocked), and leaves the rest
+// for the caller to release.
+func (f *File) writeMem(ctx context.Context, data []byte, off int64, spare *int64) error {
 	end := off + int64(len(data))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var spare int64 // budget acquired for this write and not yet charged
-	defer func() { f.m.budget.release(spare) }()
 	first, last := f.lay.partIndex(off), f.lay.partIndex(end-1)
 	for {
 		if f.err != nil {
@@ -250,7 +263,7 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 			f.cond.Wait()
 			continue
 		}
-		retry, err := f.makeWritableLocked(ctx, first, last, &spare)
+		retry, err := f.makeWritableLocked(ctx, first, last, spare)
 		if err != nil {
 			return err
 		}
@@ -270,16 +283,10 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 				need += newPartBuf(i, start, f.lay.partSize(i), nil).growth(rel, n)
 			}
 		}
-		if need > spare {
-			f.m.budget.release(spare)
-			spare = 0
-			f.mu.Unlock()
-			err := f.m.budget.acquire(ctx, need)
-			f.mu.Lock()
-			if err != nil {
+		if need > *spare {
+			if err := f.payLocked(ctx, need, spare); err != nil {
 				return err
 			}
-			spare = need
 			continue // the state may have changed while unlocked
 		}
 		// Apply.
@@ -291,7 +298,7 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 				b = newPartBuf(i, start, psize, f.m.pages)
 				if start < f.baseLimit {
 					b.reserved = psize
-					spare -= psize
+					*spare -= psize
 				}
 				f.held[i] = b
 			}
@@ -299,7 +306,7 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 			rel := lo - start
 			if charge := b.capacity() + b.growth(rel, hi-lo) - b.reserved; charge > 0 {
 				b.reserved += charge
-				spare -= charge
+				*spare -= charge
 			}
 			b.writeAt(data[lo-off:hi-off], rel)
 			b.valid = b.valid.add(rel, hi-start)
@@ -314,6 +321,37 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64) error {
 		}
 		return nil
 	}
+}
+
+// needBudget is what a staged part's File returns instead of waiting for
+// write-buffer space: n bytes are needed.
+type needBudget struct{ n int64 }
+
+func (e *needBudget) Error() string {
+	return fmt.Sprintf("internal error: %d bytes of write buffer needed", e.n)
+}
+
+// payLocked makes *spare n bytes of budget (releasing what it held),
+// waiting for the write buffer with mu released; the caller retries, since
+// the state may have changed meanwhile. A staged part's File does not
+// wait: it returns *needBudget, and its parent, which has marked the part
+// busy for the operation (stagedBusy), lets go of it, waits itself and
+// retries — waiting while the part is marked busy would block the commit
+// that makes room when the buffer is full of the parent's own parts.
+func (f *File) payLocked(ctx context.Context, n int64, spare *int64) error {
+	if f.nested {
+		return &needBudget{n}
+	}
+	f.m.budget.release(*spare)
+	*spare = 0
+	f.mu.Unlock()
+	err := f.m.budget.acquire(ctx, n)
+	f.mu.Lock()
+	if err != nil {
+		return err
+	}
+	*spare = n
+	return nil
 }
 
 // makeWritableLocked prepares parts first..last for writing: it waits for
@@ -341,15 +379,9 @@ func (f *File) makeWritableLocked(ctx context.Context, first, last int, spare *i
 func (f *File) reloadLocked(ctx context.Context, i int, spare *int64) (bool, error) {
 	d := f.up.done[i]
 	if *spare < d.size {
-		f.m.budget.release(*spare)
-		*spare = 0
-		f.mu.Unlock()
-		err := f.m.budget.acquire(ctx, d.size)
-		f.mu.Lock()
-		if err != nil {
+		if err := f.payLocked(ctx, d.size, spare); err != nil {
 			return false, err
 		}
-		*spare = d.size
 		return true, nil
 	}
 	start := f.lay.partOffset(i)
@@ -503,10 +535,15 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	if size > f.lay.maxSize() {
 		return ErrFileTooLarge
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var spare int64
 	defer func() { f.m.budget.release(spare) }()
+	return f.truncate(ctx, size, &spare)
+}
+
+// truncate is Truncate with *spare budget acquired already (see writeMem).
+func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for {
 		if f.err != nil {
 			return f.err
@@ -540,12 +577,15 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 				if err := f.commitLocked(); err != nil {
 					return err
 				}
-			} else if _, err := f.reloadLocked(ctx, i, &spare); err != nil {
+			} else if _, err := f.reloadLocked(ctx, i, spare); err != nil {
 				return err
 			}
 			continue
 		}
-		if retry, err := f.truncateStagedLocked(ctx, size); err != nil || retry {
+		if retry, err := f.truncateStagedLocked(ctx, size, spare); err != nil || retry {
+			if nb := (*needBudget)(nil); errors.As(err, &nb) {
+				err = f.payLocked(ctx, nb.n, spare)
+			}
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ func (m *Manager) readBaseTo(ctx context.Context, key string, ver Version, off i
 		for attempt := 1; attempt <= 3; attempt++ {
 			// GetObject retries until the response starts; a body cut
 			// short afterwards is retried here.
-			if err = m.fetchPages(ctx, key, ver, idx, run, pages[idx-first:run+1-first]); err == nil ||
+			if err = m.fetchPages(ctx, key, ver, idx, run, pages[idx-first:run+1-first], true); err == nil ||
 				errors.Is(err, ErrConflict) || ctx.Err() != nil || !obsclient.IsRetryable(err) {
 				break
 			}
@@ -84,8 +84,9 @@ func (m *Manager) readBaseTo(ctx context.Context, key string, ver Version, off i
 func pageLen(idx, size int64) int64 { return min(pageSize, size-idx*pageSize) }
 
 // fetchPages GETs pages first..last of ver into out (one reference each,
-// the caller's) and the cache. On failure out holds nothing.
-func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first, last int64, out []*Page) error {
+// the caller's), and into the cache if cache is set. On failure out holds
+// nothing.
+func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first, last int64, out []*Page, cache bool) error {
 	rs, re := first*pageSize, min((last+1)*pageSize, ver.Size)
 	o, err := m.store.GetObject(ctx, &obsclient.GetObjectInput{
 		Bucket: m.cfg.Bucket, Key: key, Range: &obsclient.Range{Start: rs, End: re - 1}, IfMatch: ver.ETag,
@@ -108,7 +109,9 @@ func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first
 			return fmt.Errorf("reading %q bytes %d-%d: %w", key, rs, re-1, err)
 		}
 		pg := m.pages.newPage(buf)
-		m.cfg.Cache.Set(objectPageKey(key, ver.ETag, idx), pg)
+		if cache {
+			m.cfg.Cache.Set(objectPageKey(key, ver.ETag, idx), pg)
+		}
 		out[idx-first] = pg
 	}
 	return nil

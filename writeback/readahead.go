@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"context"
+	"os"
 	"sync"
 )
 
@@ -177,7 +178,7 @@ func (ra *readAhead) schedule(f *File, key string, ver Version, from int64) {
 			}
 			defer m.gets.Release(1)
 			pages := make([]*Page, c.last-c.first+1)
-			c.err = m.fetchPages(f.ctx, key, ver, c.first, c.last, pages)
+			c.err = m.fetchPages(f.ctx, key, ver, c.first, c.last, pages, os.Getenv("OBSFS_EXP_RACACHE") != "")
 			c.pages = pages
 		}()
 		idx = cl + 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -71,10 +72,7 @@ func (f *File) openStagedLocked(i int) (*stagedPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := f.m.openWithLayout(f.stagingKey(i), base, nl)
-	n.nested = true
-	n.src = source{key: f.src.key, off: f.src.off + start, obj: f.src.obj}
-	n.SetMeta(nil)
+	n := f.m.openWithLayout(f.stagingKey(i), base, nl, &source{key: f.src.key, off: f.src.off + start, obj: f.src.obj})
 	if cur := max(0, min(psize, f.size-start)); cur != baseLen {
 		if err := n.Truncate(f.ctx, cur); err != nil {
 			n.Discard()
@@ -89,9 +87,10 @@ func (f *File) openStagedLocked(i int) (*stagedPart, error) {
 // writeStaged writes data at off, inside staged part i.
 func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) error {
 	start, psize := f.lay.partOffset(i), f.lay.partSize(i)
+	var spare int64 // budget for the part's File (it never waits for any itself)
+	defer func() { f.m.budget.release(spare) }()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var sp *stagedPart
 	for {
 		if f.err != nil {
 			return f.err
@@ -108,31 +107,37 @@ func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) e
 			}
 			continue
 		}
-		var err error
-		if sp, err = f.openStagedLocked(i); err != nil {
+		sp, err := f.openStagedLocked(i)
+		if err != nil {
 			return err
 		}
-		break
+		sp.refs++
+		f.stagedBusy++
+		f.mu.Unlock()
+		err = sp.f.writeMem(ctx, data, off-start, &spare)
+		f.mu.Lock()
+		sp.refs--
+		f.stagedBusy--
+		f.cond.Broadcast()
+		if nb := (*needBudget)(nil); errors.As(err, &nb) {
+			// Wait for the space with the part no longer busy.
+			if err := f.payLocked(ctx, nb.n, &spare); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f.lastUse = f.m.clock.Add(1)
+		f.size = max(f.size, off+int64(len(data)))
+		f.dirty = true
+		sp.written = sp.written.add(off-start, off-start+int64(len(data)))
+		if sp.written.covers(0, psize) && f.staged[i] == sp {
+			f.sealStagedLocked(i, sp)
+		}
+		return nil
 	}
-	sp.refs++
-	f.stagedBusy++
-	f.mu.Unlock()
-	_, err := sp.f.WriteAt(ctx, data, off-start)
-	f.mu.Lock()
-	sp.refs--
-	f.stagedBusy--
-	f.cond.Broadcast()
-	if err != nil {
-		return err
-	}
-	f.lastUse = f.m.clock.Add(1)
-	f.size = max(f.size, off+int64(len(data)))
-	f.dirty = true
-	sp.written = sp.written.add(off-start, off-start+int64(len(data)))
-	if sp.written.covers(0, psize) && f.staged[i] == sp {
-		f.sealStagedLocked(i, sp)
-	}
-	return nil
 }
 
 // sealStagedLocked copies a fully written staged part into the upload in
@@ -229,9 +234,10 @@ func (f *File) dropAllStagedLocked() {
 }
 
 // truncateStagedLocked applies a shrink to size to the staged parts:
-// those wholly past it are dropped, the one containing it is cut.
-// Returns retry=true when it released mu.
-func (f *File) truncateStagedLocked(ctx context.Context, size int64) (bool, error) {
+// those wholly past it are dropped, the one containing it is cut (with
+// *spare budget: a *needBudget error asks the caller for more, see
+// payLocked). Returns retry=true when it released mu.
+func (f *File) truncateStagedLocked(ctx context.Context, size int64, spare *int64) (bool, error) {
 	for i, sp := range f.staged {
 		start := f.lay.partOffset(i)
 		switch {
@@ -242,7 +248,7 @@ func (f *File) truncateStagedLocked(ctx context.Context, size int64) (bool, erro
 			sp.refs++
 			f.stagedBusy++
 			f.mu.Unlock()
-			err := sp.f.Truncate(ctx, size-start)
+			err := sp.f.truncate(ctx, size-start, spare)
 			f.mu.Lock()
 			sp.refs--
 			f.stagedBusy--

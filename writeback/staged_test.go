@@ -61,3 +61,74 @@ func TestStagedPartsStream(t *testing.T) {
 		t.Fatal("patched object differs")
 	}
 }
+
+// A write into a staged part that must wait for write-buffer space while
+// every byte of the buffer is held by partly written parts of the same
+// file: the early commit that makes room must not wait for that write
+// (it did, and both waited forever).
+func TestStagedWriteUnderMemoryPressure(t *testing.T) {
+	store := newFake()
+	// Two pages of budget: parts 0 and 1 (a page each) fit, parts from 2
+	// on (two pages and more) are staged.
+	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.WriteBuffer = 2 * pageSize })
+	f := m.Open("pressure/obj", Version{})
+	want := make([]byte, 2*pageSize+100)
+	write := func(off int64, n int) {
+		t.Helper()
+		p := bytes.Repeat([]byte{byte(off)}, n)
+		done := make(chan error, 1)
+		go func() { _, err := f.WriteAt(t.Context(), p, off); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("write of %d bytes at %d never returned: deadlock", n, off)
+		}
+		copy(want[off:], p)
+	}
+	write(pageSize-100, 90)  // part 0: a page of budget
+	write(pageSize+10, 100)  // part 1: the other page
+	write(2*pageSize+10, 90) // staged part 2: needs a page, none free
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Object("pressure/obj"); !bytes.Equal(got, want) {
+		t.Fatalf("object differs (%d bytes, want %d)", len(got), len(want))
+	}
+}
+
+// The same with the staged part inside the object's committed bytes: the
+// early commit finds the part opened but not written yet, and must still
+// copy its bytes in (it copied from a temporary object never created).
+func TestStagedPartOpenedButUnwrittenAtCommit(t *testing.T) {
+	store := newFake()
+	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.WriteBuffer = 2 * pageSize })
+	want := randBytes(rand.New(rand.NewPCG(61, 62)), 5*int(pageSize))
+	f := m.Open("pressure/existing", commitObject(t, m, "pressure/existing", want))
+	write := func(off int64, n int) {
+		t.Helper()
+		p := bytes.Repeat([]byte{byte(off)}, n)
+		done := make(chan error, 1)
+		go func() { _, err := f.WriteAt(t.Context(), p, off); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("write of %d bytes at %d never returned: deadlock", n, off)
+		}
+		copy(want[off:], p)
+	}
+	write(10, 100)           // part 0, below the committed end: the whole part is reserved
+	write(pageSize+10, 100)  // part 1: the rest of the budget
+	write(2*pageSize+10, 90) // staged part 2: must wait for an early commit
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Object("pressure/existing"); !bytes.Equal(got, want) {
+		t.Fatalf("object differs (%d bytes, want %d)", len(got), len(want))
+	}
+}
