@@ -179,7 +179,11 @@ func (n *fileNode) open(ctx context.Context, key string, flags uint32, create bo
 		n.touchLocked()
 	}
 	n.opens++
-	return &handle{n: n, wf: n.wf, write: write}, 0
+	h := &handle{n: n, wf: n.wf, write: write}
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
+		h.rs = n.wf.NewStream()
+	}
+	return h, 0
 }
 
 // touchLocked records a content change: mtime is now, no longer explicit.
@@ -352,7 +356,8 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 type handle struct {
 	n     *fileNode
 	wf    *writeback.File
-	write bool // opened for writing
+	write bool              // opened for writing
+	rs    *writeback.Stream // its reads' read-ahead; nil if write-only
 }
 
 var (
@@ -364,7 +369,7 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	d, err := h.wf.ReadData(detach(ctx), dest, off)
+	d, err := h.wf.ReadData(detach(ctx), h.rs, dest, off)
 	if err != nil && err != io.EOF {
 		return nil, h.n.fsys.toErrno("read", h.n.key(), err)
 	}
@@ -445,6 +450,9 @@ func (h *handle) commit(ctx context.Context) syscall.Errno {
 // shared mapping after the last close, or a commit that failed) is
 // committed or aborted, and the content is released.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.rs != nil {
+		h.rs.Close()
+	}
 	n := h.n
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -33,15 +33,19 @@ func (d *Data) Release() {
 	d.refs, d.Vec = nil, nil
 }
 
-// ReadData reads like ReadAt, into p where the bytes must be assembled
-// (uncommitted writes, zeros), but returns bytes that live in shared clean
-// pages (the committed version: prefetched or cached blocks) by reference
-// instead of copying them: a read served from memory costs no copy until
-// its consumer (the FUSE reply) makes one. At the end of the file it
-// returns io.EOF with the bytes read.
-func (f *File) ReadData(ctx context.Context, p []byte, off int64) (*Data, error) {
+// ReadData reads like ReadAt, as reader s (nil: the File's own, that of
+// ReadAt), into p where the bytes must be assembled (uncommitted writes,
+// zeros), but returns bytes that live in shared clean pages (the committed
+// version: prefetched or cached blocks) by reference instead of copying
+// them: a read served from memory costs no copy until its consumer (the
+// FUSE reply) makes one. At the end of the file it returns io.EOF with the
+// bytes read.
+func (f *File) ReadData(ctx context.Context, s *Stream, p []byte, off int64) (*Data, error) {
+	if s == nil {
+		s = f.def
+	}
 	sink := &pieces{buf: p, keep: true}
-	n, err := f.read(ctx, p, off, sink)
+	n, err := f.read(ctx, s, p, off, sink)
 	if err != nil && err != io.EOF {
 		sink.release()
 		return nil, err

@@ -70,8 +70,7 @@ type File struct {
 	ctx    context.Context // store I/O; cancelled by Discard
 	cancel context.CancelFunc
 
-	raMu sync.Mutex // guards ra (lock order: File.mu, then raMu, then readAhead.mu)
-	ra   *readAhead
+	def *Stream // the reader of ReadAt, and of ReadData without a stream of its own
 }
 
 // upload is a multipart upload in progress.
@@ -119,6 +118,7 @@ func (m *Manager) openWithLayout(key string, base Version, lay layout, parent *s
 		f.nested, f.src, f.dirty = true, *parent, true
 	}
 	f.cond = sync.NewCond(&f.mu)
+	f.def = f.NewStream()
 	m.register(f)
 	return f
 }
@@ -618,12 +618,12 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 // including what is not yet committed. It returns io.EOF at or past the
 // end.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	return f.read(ctx, p, off, &pieces{buf: p})
+	return f.read(ctx, f.def, p, off, &pieces{buf: p})
 }
 
-// read is ReadAt delivering the bytes of the committed version to sink
-// (whose buffer is p) and assembling the rest in p.
-func (f *File) read(ctx context.Context, p []byte, off int64, sink *pieces) (int, error) {
+// read is ReadAt by reader st, delivering the bytes of the committed
+// version to sink (whose buffer is p) and assembling the rest in p.
+func (f *File) read(ctx context.Context, st *Stream, p []byte, off int64, sink *pieces) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
@@ -729,8 +729,8 @@ func (f *File) read(ctx context.Context, p []byte, off int64, sink *pieces) (int
 	if err != nil {
 		return 0, err
 	}
-	for _, s := range segs {
-		if err := f.readBaseAhead(ctx, src.key, src.obj, src.off+s.s, int(s.e-s.s), sink, int(s.s-off)); err != nil {
+	for _, seg := range segs {
+		if err := st.readBaseAhead(ctx, src.key, src.obj, src.off+seg.s, int(seg.e-seg.s), sink, int(seg.s-off)); err != nil {
 			return 0, err
 		}
 	}
@@ -1163,7 +1163,7 @@ func (f *File) Close() error {
 		f.cleanupLocked()
 	}
 	f.mu.Unlock()
-	f.releaseReadAhead()
+	f.def.Close()
 	f.m.unregister(f)
 	f.cancel()
 	return err
@@ -1184,6 +1184,6 @@ func (f *File) Discard() {
 	f.waitIdleLocked()
 	f.cleanupLocked()
 	f.mu.Unlock()
-	f.releaseReadAhead()
+	f.def.Close()
 	f.m.unregister(f)
 }

@@ -128,7 +128,7 @@ func TestReadDataReferences(t *testing.T) {
 			for off := 0; off < len(data); {
 				n := 1 + r.IntN(2*int(pageSize))
 				buf := make([]byte, n)
-				d, err := f.ReadData(ctx, buf, int64(off))
+				d, err := f.ReadData(ctx, nil, buf, int64(off))
 				if err != nil && err != io.EOF {
 					t.Fatal(err)
 				}

@@ -2,7 +2,6 @@ package writeback
 
 import (
 	"context"
-	"os"
 	"sync"
 )
 
@@ -13,14 +12,44 @@ import (
 // maxWindow, and shrinks to a quarter on a random read (so random access
 // fetches only what it reads).
 //
-// Prefetched chunks are held by the File until the reader passes them (and
-// offered to the clean cache too). Their memory is charged to the
-// manager's read-ahead budget, taken without waiting: when it is
-// exhausted, reads simply fetch what they need when they need it.
+// Each reader has its own state (a Stream: a FUSE file handle), so that
+// two programs reading one file sequentially do not look random to each
+// other. Prefetched chunks are held by the stream until the reader passes
+// them. Their memory is charged to the manager's read-ahead budget, taken
+// without waiting: when it is exhausted, reads simply fetch what they need
+// when they need it.
+//
+// Prefetched pages are not offered to the clean cache: a sequential reader
+// passes each page once and the kernel's page cache keeps what it read, so
+// caching them would only churn fresh pages through ristretto and evict
+// what random readers and recent writes put there (a scan pollutes no
+// cache). Demand reads (readBaseTo) and uploaded parts are cached.
 const (
 	chunkPages = 8  // pages per prefetch GET
 	maxWindowP = 64 // pages of the largest window
 )
+
+// Stream is one reader of a File: its read-ahead state.
+type Stream struct {
+	f  *File
+	mu sync.Mutex // guards ra (lock order: File.mu, then Stream.mu, then readAhead.mu)
+	ra *readAhead
+}
+
+// NewStream returns a new reader of f, for ReadData. Close it when done.
+func (f *File) NewStream() *Stream { return &Stream{f: f} }
+
+// Close drops what the stream prefetched.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ra != nil {
+		s.ra.mu.Lock()
+		s.ra.dropBefore(s.f.m, 1<<62)
+		s.ra.mu.Unlock()
+		s.ra = nil
+	}
+}
 
 type readAhead struct {
 	mu     sync.Mutex
@@ -44,10 +73,10 @@ type chunk struct {
 // readBaseAhead is readBaseTo for application reads: it serves pages from
 // chunks already fetched (waiting for ones in flight), and schedules the
 // next chunks when the access is sequential.
-func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off int64, n int, sink *pieces, at int) error {
-	m := f.m
+func (s *Stream) readBaseAhead(ctx context.Context, key string, ver Version, off int64, n int, sink *pieces, at int) error {
+	f, m := s.f, s.f.m
 	end := off + int64(n)
-	ra := f.readAheadFor(key, ver)
+	ra := s.readAheadFor(key, ver)
 
 	ra.mu.Lock()
 	sequential := off == ra.next || (off < ra.next && off >= ra.next-pageSize)
@@ -106,20 +135,20 @@ func (f *File) readBaseAhead(ctx context.Context, key string, ver Version, off i
 	return nil
 }
 
-// readAheadFor returns the File's read-ahead state for a version,
+// readAheadFor returns the stream's read-ahead state for a version,
 // resetting it when the version changed.
-func (f *File) readAheadFor(key string, ver Version) *readAhead {
-	f.raMu.Lock()
-	defer f.raMu.Unlock()
-	if f.ra == nil || f.ra.key != key || f.ra.etag != ver.ETag {
-		if f.ra != nil {
-			f.ra.mu.Lock()
-			f.ra.dropBefore(f.m, 1<<62)
-			f.ra.mu.Unlock()
+func (s *Stream) readAheadFor(key string, ver Version) *readAhead {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ra == nil || s.ra.key != key || s.ra.etag != ver.ETag {
+		if s.ra != nil {
+			s.ra.mu.Lock()
+			s.ra.dropBefore(s.f.m, 1<<62)
+			s.ra.mu.Unlock()
 		}
-		f.ra = &readAhead{key: key, etag: ver.ETag, next: -1, chunks: map[int64]*chunk{}}
+		s.ra = &readAhead{key: key, etag: ver.ETag, next: -1, chunks: map[int64]*chunk{}}
 	}
-	return f.ra
+	return s.ra
 }
 
 // dropBefore forgets chunks that end before page idx and releases their
@@ -178,7 +207,7 @@ func (ra *readAhead) schedule(f *File, key string, ver Version, from int64) {
 			}
 			defer m.gets.Release(1)
 			pages := make([]*Page, c.last-c.first+1)
-			c.err = m.fetchPages(f.ctx, key, ver, c.first, c.last, pages, os.Getenv("OBSFS_EXP_RACACHE") != "")
+			c.err = m.fetchPages(f.ctx, key, ver, c.first, c.last, pages, false)
 			c.pages = pages
 		}()
 		idx = cl + 1
@@ -192,16 +221,4 @@ func (ra *readAhead) covering(idx int64) *chunk {
 		}
 	}
 	return nil
-}
-
-// releaseReadAhead drops every chunk (the File is closed).
-func (f *File) releaseReadAhead() {
-	f.raMu.Lock()
-	defer f.raMu.Unlock()
-	if f.ra != nil {
-		f.ra.mu.Lock()
-		f.ra.dropBefore(f.m, 1<<62)
-		f.ra.mu.Unlock()
-		f.ra = nil
-	}
 }

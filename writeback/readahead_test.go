@@ -74,3 +74,46 @@ func TestRandomReadDoesNotOverfetch(t *testing.T) {
 		t.Errorf("%d random reads made %d GETs: read-ahead fetched for a random pattern", reads, n)
 	}
 }
+
+// Two readers of one file, each sequential, interleaved: each stream sees
+// its own pattern, so both are prefetched (one File-wide state would see
+// random reads and fetch page by page).
+func TestTwoSequentialStreams(t *testing.T) {
+	store := newFake()
+	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.TierParts = 1000 })
+	data := randBytes(rand.New(rand.NewPCG(27, 28)), 100*int(pageSize))
+	ver := commitObject(t, m, "ra/two", data)
+	f := m.Open("ra/two", ver)
+	defer f.Close()
+	streams := []*Stream{f.NewStream(), f.NewStream()}
+	defer streams[0].Close()
+	defer streams[1].Close()
+	offs := []int64{0, 50 * pageSize}
+	gets := store.Calls("GetObject")
+	buf := make([]byte, pageSize/4)
+	for done := 0; done < 2; {
+		done = 0
+		for i, s := range streams {
+			if offs[i] >= int64(len(data)) || (i == 0 && offs[0] >= 50*pageSize) {
+				done++
+				continue
+			}
+			d, err := f.ReadData(context.Background(), s, buf, offs[i])
+			if err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			var got []byte
+			for _, v := range d.Vec {
+				got = append(got, v...)
+			}
+			if !bytes.Equal(got, data[offs[i]:offs[i]+int64(len(got))]) {
+				t.Fatalf("stream %d: read at %d differs", i, offs[i])
+			}
+			d.Release()
+			offs[i] += int64(len(got))
+		}
+	}
+	if n := store.Calls("GetObject") - gets; n > 100/chunkPages+16 {
+		t.Errorf("two interleaved sequential readers of 50 pages each made %d GETs", n)
+	}
+}
