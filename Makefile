@@ -71,6 +71,7 @@ integration: deps
 BENCH     ?= .
 BENCHTIME ?= 5x
 bench: deps
+	@$(MAKE) -s packages PACKAGES="tc:iproute2" # BenchmarkRead1GiBShaped shapes lo with tc
 	@set -o pipefail; out=$$(mktemp); \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./integration/ | tee $$out; \
 	status=$$?; \
