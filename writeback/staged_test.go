@@ -73,21 +73,7 @@ func TestStagedWriteUnderMemoryPressure(t *testing.T) {
 	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.WriteBuffer = 2 * pageSize })
 	f := m.Open("pressure/obj", Version{})
 	want := make([]byte, 2*pageSize+100)
-	write := func(off int64, n int) {
-		t.Helper()
-		p := bytes.Repeat([]byte{byte(off)}, n)
-		done := make(chan error, 1)
-		go func() { _, err := f.WriteAt(t.Context(), p, off); done <- err }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("write of %d bytes at %d never returned: deadlock", n, off)
-		}
-		copy(want[off:], p)
-	}
+	write := func(off int64, n int) { t.Helper(); writeOrDeadlock(t, f, want, off, n) }
 	write(pageSize-100, 90)  // part 0: a page of budget
 	write(pageSize+10, 100)  // part 1: the other page
 	write(2*pageSize+10, 90) // staged part 2: needs a page, none free
@@ -99,6 +85,24 @@ func TestStagedWriteUnderMemoryPressure(t *testing.T) {
 	}
 }
 
+// writeOrDeadlock writes n bytes of byte(off) at off into f and into
+// want, failing the test if the write does not return within 20 s.
+func writeOrDeadlock(t *testing.T, f *File, want []byte, off int64, n int) {
+	t.Helper()
+	p := bytes.Repeat([]byte{byte(off)}, n)
+	done := make(chan error, 1)
+	go func() { _, err := f.WriteAt(t.Context(), p, off); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("write of %d bytes at %d never returned: deadlock", n, off)
+	}
+	copy(want[off:], p)
+}
+
 // The same with the staged part inside the object's committed bytes: the
 // early commit finds the part opened but not written yet, and must still
 // copy its bytes in (it copied from a temporary object never created).
@@ -107,21 +111,7 @@ func TestStagedPartOpenedButUnwrittenAtCommit(t *testing.T) {
 	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.WriteBuffer = 2 * pageSize })
 	want := randBytes(rand.New(rand.NewPCG(61, 62)), 5*int(pageSize))
 	f := m.Open("pressure/existing", commitObject(t, m, "pressure/existing", want))
-	write := func(off int64, n int) {
-		t.Helper()
-		p := bytes.Repeat([]byte{byte(off)}, n)
-		done := make(chan error, 1)
-		go func() { _, err := f.WriteAt(t.Context(), p, off); done <- err }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("write of %d bytes at %d never returned: deadlock", n, off)
-		}
-		copy(want[off:], p)
-	}
+	write := func(off int64, n int) { t.Helper(); writeOrDeadlock(t, f, want, off, n) }
 	write(10, 100)           // part 0, below the committed end: the whole part is reserved
 	write(pageSize+10, 100)  // part 1: the rest of the budget
 	write(2*pageSize+10, 90) // staged part 2: must wait for an early commit
