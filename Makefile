@@ -24,7 +24,7 @@ bin/obsfs: $(GO_SOURCES)
 deps: packages minio
 
 # apt packages by the command they provide.
-PACKAGES := fusermount3:fuse3 rsync:rsync git:git
+PACKAGES := fusermount3:fuse3 rsync:rsync git:git unzip:unzip
 packages:
 	@missing=; for pc in $(PACKAGES); do command -v $${pc%%:*} >/dev/null 2>&1 || missing="$$missing $${pc#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -279,11 +279,26 @@ func fillAttr(out *fuse.Attr, a attr, size int64, ino uint64) {
 	out.Atime, out.Atimensec = sec, nsec
 }
 
-var _ = (fusefs.NodeStatfser)((*dirNode)(nil))
+var (
+	_ = (fusefs.NodeStatfser)((*dirNode)(nil))
+	_ = (fusefs.NodeStatfser)((*fileNode)(nil))
+	_ = (fusefs.NodeStatfser)((*linkNode)(nil))
+)
 
-// Statfs reports a very large, mostly free filesystem: object stores have
+// Statfs answers for every node: statfs(2) of a file's path asks the
+// file's node (without an answer go-fuse replies all zeros: a block size
+// of 0, which a program dividing by it does not survive).
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno { return statfs(out) }
+func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return statfs(out)
+}
+func (n *linkNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return statfs(out)
+}
+
+// statfs reports a very large, mostly free filesystem: object stores have
 // no fixed capacity.
-func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+func statfs(out *fuse.StatfsOut) syscall.Errno {
 	const blocks = 1 << 50 / 4096 // 1 PiB in 4 KiB blocks
 	out.Bsize, out.Frsize = 4096, 4096
 	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
