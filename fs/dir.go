@@ -20,7 +20,8 @@ type dirNode struct {
 	mu      sync.Mutex
 	a       attr                 // guarded by mu
 	entries map[string]listEntry // guarded by mu: the last complete listing
-	listed  time.Time            // guarded by mu: when entries was filled
+	listed  time.Time            // guarded by mu: when entries was filled, or last read
+	gen     uint64               // guarded by mu: counts the listings stored in entries
 }
 
 // listEntry is what a listing says about one name.
@@ -234,6 +235,8 @@ func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno)
 	}
 	d.mu.Lock()
 	d.entries, d.listed = entries, time.Now()
+	d.gen++
+	gen := d.gen
 	d.mu.Unlock()
 	names := make([]string, 0, len(entries))
 	for name := range entries {
@@ -252,7 +255,29 @@ func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno)
 		}
 		out = append(out, fuse.DirEntry{Name: name, Mode: mode})
 	}
-	return fusefs.NewListDirStream(out), 0
+	return &listingStream{DirStream: fusefs.NewListDirStream(out), d: d, gen: gen}, 0
+}
+
+// listingStream is a listing being read by a program: as long as it
+// reads, the listing stays fresh for lookups, so that the lookups of its
+// entries (READDIRPLUS, then ls -l's lstat of each) are answered from it
+// even when a large directory takes longer than --stat-cache-ttl to
+// read (a listing of 100,000 entries would otherwise turn into a HEAD and
+// a list request per entry once the TTL passed mid-way). A listing is
+// thus trusted for the TTL after its entry was last handed out.
+type listingStream struct {
+	fusefs.DirStream
+	d   *dirNode
+	gen uint64
+}
+
+func (s *listingStream) Next() (fuse.DirEntry, syscall.Errno) {
+	s.d.mu.Lock()
+	if s.d.gen == s.gen {
+		s.d.listed = time.Now()
+	}
+	s.d.mu.Unlock()
+	return s.DirStream.Next()
 }
 
 // list reads the whole directory listing of prefix.

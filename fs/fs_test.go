@@ -165,6 +165,44 @@ func TestListingNeedsNoHeadPerEntry(t *testing.T) {
 	}
 }
 
+// A directory of 100,000 entries lists completely, in pages, with no HEAD
+// per entry, although reading it takes longer than --stat-cache-ttl (1 s
+// here; under the race detector the listing alone takes longer): the
+// kernel's lookups of the entries it reads (READDIRPLUS) are answered from
+// the listing being read. (It made a HEAD and a list request per entry
+// once the TTL had passed: 78,000 of each.)
+func TestDirectoryOf100kEntries(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	const n = 100_000
+	for i := range n {
+		m.put(t, fmt.Sprintf("huge/e%06d", i), nil, nil)
+	}
+	if st, err := os.Stat(m.path("huge")); err != nil || !st.IsDir() { // the lookup of huge itself probes
+		t.Fatalf("huge: %v", err)
+	}
+	heads, lists := m.store.Calls("HeadObject"), m.store.Calls("ListObjects")
+	start := time.Now()
+	ents, err := os.ReadDir(m.path("huge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("read %d entries in %v", len(ents), time.Since(start))
+	if len(ents) != n {
+		t.Fatalf("%d entries, want %d", len(ents), n)
+	}
+	for i, e := range ents {
+		if want := fmt.Sprintf("e%06d", i); e.Name() != want || !e.Type().IsRegular() {
+			t.Fatalf("entry %d is %q (%v), want the file %q", i, e.Name(), e.Type(), want)
+		}
+	}
+	if n := m.store.Calls("HeadObject") - heads; n > 0 {
+		t.Errorf("reading the directory made %d HEAD requests", n)
+	}
+	if got := m.store.Calls("ListObjects") - lists; got > n/1000 {
+		t.Errorf("reading the directory made %d list requests, want %d pages", got, n/1000)
+	}
+}
+
 func TestMetadataFromOtherTools(t *testing.T) {
 	m := mount(t, hostileCache{}, func(c *Config) { c.UID, c.GID, c.FileMode = 42, 43, 0o640 })
 	// Written by s3fs: mode with type bits, uid, gid, mtime in seconds.

@@ -65,6 +65,7 @@ type File struct {
 	// Parts too large for the write buffer are staged (see staged.go).
 	staged     map[int]*stagedPart // guarded by mu
 	stagedBusy int                 // guarded by mu: operations on staged parts running without mu
+	baseReads  int                 // guarded by mu: reads of the committed version running without mu
 	nested     bool                // a staged part's own File: never stages
 
 	ctx    context.Context // store I/O; cancelled by Discard
@@ -705,6 +706,15 @@ func (f *File) read(ctx context.Context, st *Stream, p []byte, off int64, sink *
 		ssegs[k].sp.refs++
 		f.stagedBusy++
 	}
+	if len(segs) > 0 {
+		f.baseReads++
+		defer func() {
+			f.mu.Lock()
+			f.baseReads--
+			f.cond.Broadcast()
+			f.mu.Unlock()
+		}()
+	}
 	f.mu.Unlock()
 	var err error
 	for _, s := range ssegs {
@@ -798,7 +808,10 @@ func (f *File) commitLocked() error {
 		f.committing = false
 		f.cond.Broadcast()
 	}()
-	for len(f.inflight) > 0 || f.stagedBusy > 0 {
+	// A read of the committed version that runs without mu must finish
+	// first: the commit replaces that version, and the read's conditional
+	// GETs would fail (ESTALE for a change this mount made itself).
+	for len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
 		f.cond.Wait()
 	}
 	if f.err != nil {

@@ -328,3 +328,66 @@ func TestTooLarge(t *testing.T) {
 }
 
 func sleepMs(n int) { <-time.After(time.Duration(n) * time.Millisecond) }
+
+// A commit waits for a read of the version it replaces: the read's GET is
+// conditional on that version, and failed (ErrConflict, ESTALE to the
+// program) when a commit of this very file overtook it (model test seed
+// 49, under load).
+func TestCommitWaitsForReadsOfTheOldVersion(t *testing.T) {
+	store := newFake()
+	m := newTestManager(t, store, hostileCache{}, nil)
+	data := randBytes(rand.New(rand.NewPCG(49, 50)), 3*int(pageSize))
+	ver := commitObject(t, m, "race/read", data)
+	f := m.Open("race/read", ver)
+	defer f.Close()
+	if _, err := f.WriteAt(context.Background(), []byte("changed"), 2*pageSize+5); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(data)
+	copy(want[2*pageSize+5:], "changed")
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	store.Fault = func(op string, in any) error {
+		if op == "GetObject" {
+			first := false
+			once.Do(func() { first = true })
+			if first { // the read's GET: held until the commit has had its chance
+				close(started)
+				<-release
+			}
+		}
+		return nil
+	}
+	read := make(chan error, 1)
+	buf := make([]byte, pageSize/2)
+	go func() {
+		_, err := f.ReadAt(context.Background(), buf, 100)
+		read <- err
+	}()
+	<-started
+	flushed := make(chan error, 1)
+	go func() { flushed <- f.Flush(context.Background()) }()
+	select {
+	case err := <-flushed: // the commit did not wait for the read
+		close(release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flushed <- nil
+	case <-time.After(300 * time.Millisecond):
+		close(release)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("a read overtaken by a commit of the same file: %v", err)
+	}
+	if !bytes.Equal(buf, data[100:100+len(buf)]) {
+		t.Fatal("the read returned wrong bytes")
+	}
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Object("race/read"); !bytes.Equal(got, want) {
+		t.Fatal("the store does not hold the file")
+	}
+}
