@@ -173,18 +173,19 @@ func (f *File) SetMeta(meta map[string]string) {
 	f.meta = meta
 }
 
-// heldState returns the budget bytes held by buffers being written and the
-// time of the last write (for Manager.relieve).
-func (f *File) heldState() (held int64, lastUse int64) {
+// heldState returns the budget bytes held by buffers being written, the
+// time of the last write, and whether the file has failed (for
+// Manager.relieve).
+func (f *File) heldState() (held int64, lastUse int64, failed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.committing || f.err != nil {
-		return 0, 0
+	if f.committing {
+		return 0, 0, false
 	}
 	for _, b := range f.held {
 		held += b.reserved
 	}
-	return held, f.lastUse
+	return held, f.lastUse, f.err != nil
 }
 
 // setErrLocked records the first failure.

@@ -391,3 +391,44 @@ func TestCommitWaitsForReadsOfTheOldVersion(t *testing.T) {
 		t.Fatal("the store does not hold the file")
 	}
 }
+
+// Files that failed (an upload refused) while holding partly written parts
+// do not keep the write buffer from the other writers until they are
+// closed: relieve releases a failed file's buffers (model test seed 86:
+// a staged part's File failed and its parent's next write waited forever).
+func TestFailedFilesReleaseTheirBuffers(t *testing.T) {
+	ctx := context.Background()
+	store := newFake()
+	store.Fault = func(op string, in any) error {
+		if in, ok := in.(*obsclient.UploadPartInput); ok && op == "UploadPart" && strings.HasPrefix(in.Key, "bad/") {
+			return &obsclient.Error{Status: 403, Code: "AccessDenied", RequestID: "req-injected"}
+		}
+		return nil
+	}
+	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.WriteBuffer = 2 * pageSize })
+	// Two files, each with a failed part and a partly written one: the
+	// whole buffer is theirs.
+	for _, key := range []string{"bad/1", "bad/2"} {
+		f := m.Open(key, Version{})
+		defer f.Close()
+		// Part 1's write waits for part 0's upload; it may see the failure.
+		writeWithin(t, f, make([]byte, pageSize+100), 0)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := f.WriteAt(ctx, []byte("x"), pageSize+100); err != nil {
+				break // failed: errors are sticky
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the refused upload never failed the file")
+			}
+		}
+	}
+	good := m.Open("good", Version{})
+	want := make([]byte, 200)
+	writeOrDeadlock(t, good, want, 100, 100)
+	if err := good.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Object("good"); !bytes.Equal(got, want) {
+		t.Fatal("object differs")
+	}
+}

@@ -205,7 +205,11 @@ func (m *Manager) unregister(f *File) {
 // uploading, their completion will free space and nothing is done.
 // Otherwise all the space is held by partly written parts that nothing will
 // upload on its own, so the least recently written dirty file is committed
-// in the background (it becomes durable early; later writes patch it).
+// in the background (it becomes durable early; later writes patch it). A
+// file that has failed goes first: its buffers are lost anyway, and only
+// its cleanup (Flush) releases them — left to its close, they could hold
+// the whole buffer while every writer waits (a staged part's File failed
+// under its parent's write: model test seed 86).
 func (m *Manager) relieve() {
 	if m.inflight.Load() > 0 {
 		return
@@ -222,10 +226,14 @@ func (m *Manager) relieve() {
 	m.mu.Unlock()
 	var victim *File
 	var oldest int64
+	var victimFailed bool
 	for _, f := range files {
-		held, last := f.heldState()
-		if held > 0 && (victim == nil || last < oldest) {
-			victim, oldest = f, last
+		held, last, failed := f.heldState()
+		if held == 0 || victimFailed && !failed {
+			continue
+		}
+		if victim == nil || failed && !victimFailed || last < oldest {
+			victim, oldest, victimFailed = f, last, failed
 		}
 	}
 	if victim == nil {
@@ -244,6 +252,11 @@ func (m *Manager) relieve() {
 			m.relieving = false
 			m.mu.Unlock()
 		}()
+		if victimFailed {
+			victim.log().Info("write buffer full: releasing the buffers of this failed file")
+			victim.Flush(m.ctx) // its error was logged when it failed
+			return
+		}
 		victim.log().Info("write buffer full of partly written parts: committing this file early")
 		if err := victim.Flush(m.ctx); err != nil {
 			victim.log().WithError(err).Error("early commit under memory pressure failed")

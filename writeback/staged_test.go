@@ -90,17 +90,25 @@ func TestStagedWriteUnderMemoryPressure(t *testing.T) {
 func writeOrDeadlock(t *testing.T, f *File, want []byte, off int64, n int) {
 	t.Helper()
 	p := bytes.Repeat([]byte{byte(off)}, n)
+	if err := writeWithin(t, f, p, off); err != nil {
+		t.Fatal(err)
+	}
+	copy(want[off:], p)
+}
+
+// writeWithin writes p at off into f and returns the write's error,
+// failing the test if the write does not return within 20 s.
+func writeWithin(t *testing.T, f *File, p []byte, off int64) error {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { _, err := f.WriteAt(t.Context(), p, off); done <- err }()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
+		return err
 	case <-time.After(20 * time.Second):
-		t.Fatalf("write of %d bytes at %d never returned: deadlock", n, off)
+		t.Fatalf("write of %d bytes at %d never returned: deadlock", len(p), off)
+		return nil
 	}
-	copy(want[off:], p)
 }
 
 // The same with the staged part inside the object's committed bytes: the
