@@ -285,20 +285,12 @@ var (
 	_ = (fusefs.NodeStatfser)((*linkNode)(nil))
 )
 
-// Statfs answers for every node: statfs(2) of a file's path asks the
-// file's node (without an answer go-fuse replies all zeros: a block size
-// of 0, which a program dividing by it does not survive).
-func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno { return statfs(out) }
-func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	return statfs(out)
-}
-func (n *linkNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	return statfs(out)
-}
-
-// statfs reports a very large, mostly free filesystem: object stores have
-// no fixed capacity.
-func statfs(out *fuse.StatfsOut) syscall.Errno {
+// Statfs answers for every node (directories, files and links embed
+// node): statfs(2) of a file's path asks the file's node, and without an
+// answer go-fuse replies all zeros — a block size of 0, which a program
+// dividing by it does not survive. It reports a very large, mostly free
+// filesystem: object stores have no fixed capacity.
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	const blocks = 1 << 50 / 4096 // 1 PiB in 4 KiB blocks
 	out.Bsize, out.Frsize = 4096, 4096
 	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,10 +230,10 @@ func (m *Manager) relieve() {
 	var victimFailed bool
 	for _, f := range files {
 		held, last, failed := f.heldState()
-		if held == 0 || victimFailed && !failed {
-			continue
+		if failed {
+			last = math.MinInt64 // before any file still being written
 		}
-		if victim == nil || failed && !victimFailed || last < oldest {
+		if held > 0 && (victim == nil || last < oldest) {
 			victim, oldest, victimFailed = f, last, failed
 		}
 	}

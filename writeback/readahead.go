@@ -43,6 +43,12 @@ func (f *File) NewStream() *Stream { return &Stream{f: f} }
 func (s *Stream) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropLocked()
+}
+
+// dropLocked forgets the read-ahead state and releases its chunks. Called
+// with s.mu held.
+func (s *Stream) dropLocked() {
 	if s.ra != nil {
 		s.ra.mu.Lock()
 		s.ra.dropBefore(s.f.m, 1<<62)
@@ -141,11 +147,7 @@ func (s *Stream) readAheadFor(key string, ver Version) *readAhead {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ra == nil || s.ra.key != key || s.ra.etag != ver.ETag {
-		if s.ra != nil {
-			s.ra.mu.Lock()
-			s.ra.dropBefore(s.f.m, 1<<62)
-			s.ra.mu.Unlock()
-		}
+		s.dropLocked()
 		s.ra = &readAhead{key: key, etag: ver.ETag, next: -1, chunks: map[int64]*chunk{}}
 	}
 	return s.ra
