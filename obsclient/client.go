@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +29,7 @@ type Client struct {
 	signer signer
 	http   *http.Client
 	log    *logrus.Entry
+	lat    *latencies // recent latencies per operation kind, for stall deadlines
 	// sleep waits for d or until ctx is done; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -79,10 +80,15 @@ func New(cfg Config) (*Client, error) {
 			},
 		},
 		log:   cfg.Logger,
+		lat:   newLatencies(cfg.Stall),
 		sleep: sleepCtx,
 	}
 	return c, nil
 }
+
+// CloseIdleConnections closes the kept-alive connections that carry no
+// request now (for example after the store was restarted, or at unmount).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // deadlineConn fails a Read or Write that makes no progress for timeout.
 // (An idle pooled connection therefore closes after timeout, like an idle
@@ -136,9 +142,13 @@ func (b *body) reader() io.Reader { return io.NewSectionReader(b.r, b.off, b.n) 
 // was sent); fence, run before the attempt returns, waits for a read in
 // progress and fails every later one, so that once a call returns the
 // client never touches the caller's bytes again (callers reuse them).
+//
+// Every read also tells the attempt's watchdog that the request is still
+// being sent.
 type fencedBody struct {
 	mu     sync.Mutex
 	r      io.Reader
+	wd     *watchdog
 	fenced bool
 }
 
@@ -148,6 +158,7 @@ func (b *fencedBody) Read(p []byte) (int, error) {
 	if b.fenced {
 		return 0, errBodyFenced
 	}
+	b.wd.sending()
 	return b.r.Read(p)
 }
 
@@ -226,72 +237,38 @@ func (c *Client) buildURL(bucket, key string, q url.Values) (u *url.URL, pathSty
 	return u, pathStyle
 }
 
-// do runs req with retries. On success the handler has consumed the
-// response (or kept its body).
-func (c *Client) do(ctx context.Context, req *request) error {
-	start := time.Now()
-	log := c.log
-	for attempt := 1; ; attempt++ {
-		err := c.attempt(ctx, req)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("obs %s: %w", req.op, ctx.Err())
-		}
-		if !IsRetryable(err) || attempt >= c.cfg.Retry.MaxAttempts {
-			return err
-		}
-		delay := backoff(c.cfg.Retry, attempt)
-		if time.Since(start)+delay > c.cfg.Retry.MaxElapsed {
-			return err
-		}
-		if req.beforeRetry != nil {
-			if done, ferr := req.beforeRetry(ctx, err); done {
-				return ferr
-			}
-		}
-		log.WithFields(logrus.Fields{"op": req.op, "bucket": req.bucket, "key": req.key,
-			"attempt": attempt, "req_id": RequestID(err), "delay": delay}).
-			WithError(err).Warn("obs request failed, retrying")
-		if serr := c.sleep(ctx, delay); serr != nil {
-			return fmt.Errorf("obs %s: %w (last failure: %v)", req.op, serr, err)
-		}
+// attempt sends req once, under a watchdog with stall deadline d and send
+// deadline ds (none if d is 0). kept says the handler kept the response body: it is then a
+// *stallBody whose Close releases the attempt and the call's window.
+func (c *Client) attempt(cl *call, req *request, n int, d, ds time.Duration) (stalled *stall, kept bool, err error) {
+	actx, cancelA := context.WithCancelCause(cl.wctx)
+	var wd *watchdog
+	if d > 0 {
+		wd = newWatchdog(d, ds, cancelA)
+		actx = httptrace.WithClientTrace(actx, wd.trace(c.lat, req.op))
 	}
-}
-
-// backoff returns the full-jitter delay before retry number attempt (1-based).
-func backoff(p RetryPolicy, attempt int) time.Duration {
-	capd := p.BaseDelay
-	for i := 1; i < attempt && capd < p.MaxDelay; i++ {
-		capd *= 2
-	}
-	if capd > p.MaxDelay {
-		capd = p.MaxDelay
-	}
-	if capd <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(capd)))
-}
-
-// attempt sends req once.
-func (c *Client) attempt(ctx context.Context, req *request) error {
+	defer func() {
+		if !kept {
+			wd.stop()
+			cancelA(nil)
+		}
+		stalled = wd.stall()
+	}()
 	u, pathStyle := c.buildURL(req.bucket, req.key, req.query)
 	var rbody io.Reader
-	var n int64
+	var size int64
 	if req.body != nil {
-		fb := &fencedBody{r: req.body.reader()}
+		fb := &fencedBody{r: req.body.reader(), wd: wd}
 		defer fb.fence()
-		rbody, n = fb, req.body.n
+		rbody, size = fb, req.body.n
 	}
-	hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), rbody)
+	hr, err := http.NewRequestWithContext(actx, req.method, u.String(), rbody)
 	if err != nil {
-		return fmt.Errorf("obs %s: building request: %w", req.op, err)
+		return nil, false, fmt.Errorf("obs %s: building request: %w", req.op, err)
 	}
 	hr.URL = u // keep our exact path encoding
-	hr.ContentLength = n
-	if req.body != nil && n == 0 {
+	hr.ContentLength = size
+	if req.body != nil && size == 0 {
 		hr.Body = http.NoBody
 	}
 	hr.GetBody = nil
@@ -307,45 +284,49 @@ func (c *Client) attempt(ctx context.Context, req *request) error {
 	t0 := time.Now()
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if actx.Err() != nil {
+			return nil, false, actx.Err()
 		}
-		return &transportError{fmt.Errorf("obs %s %s/%s: %w", req.op, req.bucket, req.key, scrubURLError(err))}
+		return nil, false, &transportError{fmt.Errorf("obs %s %s/%s: %w", req.op, req.bucket, req.key, scrubURLError(err))}
 	}
-	keep := false
+	wb := &stallBody{rc: resp.Body, wd: wd, cl: cl, lat: c.lat, attempt: n}
+	resp.Body = wb
 	defer func() {
-		if !keep {
+		if !kept {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
 		}
 	}()
 	if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		c.log.WithFields(logrus.Fields{"op": req.op, "bucket": req.bucket, "key": req.key,
-			"status": resp.StatusCode, "req_id": c.requestID(resp.Header), "bytes": n,
-			"dur": time.Since(t0)}).Debug("obs request")
+			"status": resp.StatusCode, "req_id": c.requestID(resp.Header), "bytes": size,
+			"dur": time.Since(t0), "attempt": n}).Debug("obs request")
 	}
 	ok := req.ok
 	if ok == nil {
 		ok = func(s int) bool { return s >= 200 && s < 300 }
 	}
 	if !ok(resp.StatusCode) {
-		return c.responseError(req, resp)
+		return nil, false, c.responseError(req, resp)
 	}
 	if req.handle == nil {
-		return nil
+		return nil, false, nil
 	}
 	if err := req.handle(resp); err != nil {
 		if err == errKeepBody {
-			keep = true
-			return nil
+			wb.release = func() {
+				cancelA(nil)
+				cl.cancelW()
+			}
+			return nil, true, nil
 		}
 		var e *Error
 		if errors.As(err, &e) {
 			c.fillFromHeaders(e, resp.Header)
 		}
-		return err
+		return nil, false, err
 	}
-	return nil
+	return nil, false, nil
 }
 
 // scrubURLError drops the URL from a *url.Error: it may carry a signed

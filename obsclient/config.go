@@ -76,18 +76,59 @@ const (
 )
 
 // RetryPolicy bounds the retries of one logical request.
+//
+// MaxElapsed is one time window around the whole request: every attempt,
+// the waits between them, and the attempt running when it expires (it is
+// cut off), and, for a response whose body the caller reads after the call
+// returned (GetObject), the reading of that body until it is closed. Within
+// the window, retryable failures (network errors, resets, timeouts, stalls,
+// 408/429/500/502/503/504, SlowDown...) are retried with full-jitter
+// exponential backoff, as often as the window allows unless MaxAttempts
+// caps them.
 type RetryPolicy struct {
-	// MaxAttempts is the total number of attempts, including the first.
-	// 1 disables retries. Default 6.
+	// MaxAttempts is the total number of attempts, including the first:
+	// 1 disables retries, UnlimitedAttempts (the default) retries for as
+	// long as the window lasts.
 	MaxAttempts int
 	// BaseDelay is the backoff cap of the first retry; it doubles per retry
 	// up to MaxDelay. The actual sleep is uniform in [0, cap) (full jitter).
 	// Defaults 200ms and 10s.
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
-	// MaxElapsed stops retrying once this much time has passed since the
-	// first attempt began. Default 3 minutes.
+	// MaxElapsed is the request's time window, counted from the start of
+	// its first attempt. Default 3 minutes.
 	MaxElapsed time.Duration
+}
+
+// UnlimitedAttempts as RetryPolicy.MaxAttempts retries a request for as
+// long as its window (MaxElapsed) lasts.
+const UnlimitedAttempts = -1
+
+// StallPolicy configures the stall deadline: an attempt whose response has
+// not begun, or whose request or response body has moved no byte, within
+// the deadline is abandoned (its connection closed) and retried at once. A
+// response body the caller reads after the call returned fails the read
+// with an error wrapping ErrStalled instead.
+//
+// The deadline of an operation kind (the API: GetObject, UploadPart...) is
+// 8 times the 90th percentile of the time to first response byte of its
+// last 64 attempts, within [Floor, Max], or Initial until 8 are known; a
+// stall counts as an attempt that took the deadline. It doubles after each
+// stall of the same request, up to Max. CompleteMultipartUpload,
+// CopyObject, UploadPartCopy and DeleteObjects, slow by nature, have no
+// stall deadline: ResponseHeaderTimeout and IOTimeout bound them.
+type StallPolicy struct {
+	// Disabled turns stall detection off: only ResponseHeaderTimeout and
+	// IOTimeout bound an attempt.
+	Disabled bool
+	// Floor is the least deadline. Default 1s: a local store on a loaded
+	// machine may pause for a second, and a spurious retry costs little.
+	Floor time.Duration
+	// Max is the largest deadline. Default 60s.
+	Max time.Duration
+	// Initial is the deadline of an operation kind with fewer than 8
+	// latencies known. Default 10s.
+	Initial time.Duration
 }
 
 // Config configures a Client. The zero value is not usable: Endpoint,
@@ -130,6 +171,8 @@ type Config struct {
 
 	// Retry is the retry policy; zero fields take defaults.
 	Retry RetryPolicy
+	// Stall is the stall deadline policy; zero fields take defaults.
+	Stall StallPolicy
 
 	// Logger receives debug traces and retry warnings. Default: a logger
 	// that discards everything.
@@ -153,11 +196,14 @@ const (
 	DefaultResponseHeaderTimeout = 60 * time.Second
 	DefaultIOTimeout             = 60 * time.Second
 	DefaultMaxIdleConnsPerHost   = 128
-	DefaultMaxAttempts           = 6
+	DefaultMaxAttempts           = UnlimitedAttempts
 	DefaultBaseDelay             = 200 * time.Millisecond
 	DefaultMaxDelay              = 10 * time.Second
 	DefaultMaxElapsed            = 3 * time.Minute
 	DefaultUserAgent             = "obsfs-obsclient/1"
+	DefaultStallFloor            = time.Second
+	DefaultStallMax              = 60 * time.Second
+	DefaultStallInitial          = 10 * time.Second
 )
 
 // withDefaults returns a copy of c with every zero field set to its default.
@@ -191,6 +237,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Retry.MaxElapsed == 0 {
 		c.Retry.MaxElapsed = DefaultMaxElapsed
+	}
+	if c.Stall.Floor == 0 {
+		c.Stall.Floor = DefaultStallFloor
+	}
+	if c.Stall.Max == 0 {
+		c.Stall.Max = max(DefaultStallMax, c.Stall.Floor)
+	}
+	if c.Stall.Initial == 0 {
+		c.Stall.Initial = min(max(DefaultStallInitial, c.Stall.Floor), c.Stall.Max)
 	}
 	if c.Logger == nil {
 		l := logrus.New()
@@ -247,12 +302,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative I/O timeout", ErrInvalidArgument)
 	case c.MaxIdleConnsPerHost < 0:
 		return fmt.Errorf("%w: negative connection pool size", ErrInvalidArgument)
-	case c.Retry.MaxAttempts < 1:
-		return fmt.Errorf("%w: retry max attempts %d < 1", ErrInvalidArgument, c.Retry.MaxAttempts)
+	case c.Retry.MaxAttempts < 1 && c.Retry.MaxAttempts != UnlimitedAttempts:
+		return fmt.Errorf("%w: retry max attempts %d: want at least 1, or UnlimitedAttempts", ErrInvalidArgument, c.Retry.MaxAttempts)
 	case c.Retry.BaseDelay < 0 || c.Retry.MaxDelay < 0 || c.Retry.MaxElapsed < 0:
 		return fmt.Errorf("%w: negative retry delay", ErrInvalidArgument)
 	case c.Retry.BaseDelay > c.Retry.MaxDelay:
 		return fmt.Errorf("%w: retry base delay %v exceeds max delay %v", ErrInvalidArgument, c.Retry.BaseDelay, c.Retry.MaxDelay)
+	case c.Stall.Floor < 0 || c.Stall.Max < 0 || c.Stall.Initial < 0:
+		return fmt.Errorf("%w: negative stall deadline", ErrInvalidArgument)
+	case c.Stall.Floor > c.Stall.Max || c.Stall.Initial < c.Stall.Floor || c.Stall.Initial > c.Stall.Max:
+		return fmt.Errorf("%w: stall deadlines: want Floor %v <= Initial %v <= Max %v", ErrInvalidArgument, c.Stall.Floor, c.Stall.Initial, c.Stall.Max)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrInvalidArgument is wrapped by every error the client returns for input
@@ -20,6 +21,68 @@ var ErrInvalidArgument = errors.New("obsclient: invalid argument")
 // an ETag that is not the MD5 of an unencrypted part or object, or a
 // response missing the confirmation it must carry.
 var ErrChecksumMismatch = errors.New("obsclient: checksum mismatch")
+
+// ErrStalled is wrapped by the failure of an attempt whose response did
+// not begin, or whose request or response body moved no byte, within the
+// stall deadline (see StallPolicy). The client retries such attempts itself;
+// a caller sees it when reading a response body it kept (GetObject's Body)
+// stops: the read fails with an error wrapping ErrStalled and the
+// connection is closed, and the caller may fetch the rest again. Such an
+// error is retryable (IsRetryable).
+var ErrStalled = errors.New("obsclient: stalled")
+
+// RetryError is returned when a request that failed in a retryable way
+// stops being retried: its retry window (RetryPolicy.MaxElapsed) ended,
+// its attempts (RetryPolicy.MaxAttempts) ran out, or the caller's context
+// ended. It wraps the caller's ctx.Err() (when that is why) and the last
+// failure, so errors.Is(err, context.Canceled), AsError and RequestID see
+// through it. IsRetryable reports false for it: the client has already
+// retried for as long as it was allowed to.
+type RetryError struct {
+	Op       string        // the API, e.g. "UploadPart"
+	Attempts int           // attempts started
+	Elapsed  time.Duration // since the first attempt began
+	// Window is the retry window when its end stopped the request, else 0.
+	Window time.Duration
+	// Cut names what the end of the window interrupted ("an attempt", "the
+	// response body"), "" if it came between attempts.
+	Cut string
+	// Ctx is the caller's ctx.Err() when the caller's context ended.
+	Ctx error
+	// Last is the last failure of an attempt; nil if none had failed.
+	Last error
+}
+
+func (e *RetryError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "obs %s: ", e.Op)
+	switch {
+	case e.Ctx != nil:
+		fmt.Fprintf(&b, "%v after %d attempts in %v", e.Ctx, e.Attempts, e.Elapsed.Round(time.Millisecond))
+	case e.Window > 0:
+		fmt.Fprintf(&b, "gave up after retrying for %v (%d attempts, retry window %v)", e.Elapsed.Round(time.Millisecond), e.Attempts, e.Window)
+		if e.Cut != "" {
+			fmt.Fprintf(&b, "; the window ended during %s", e.Cut)
+		}
+	default:
+		fmt.Fprintf(&b, "gave up after %d attempts in %v", e.Attempts, e.Elapsed.Round(time.Millisecond))
+	}
+	if e.Last != nil {
+		fmt.Fprintf(&b, "; last failure: %v", e.Last)
+	}
+	return b.String()
+}
+
+func (e *RetryError) Unwrap() []error {
+	var errs []error
+	if e.Ctx != nil {
+		errs = append(errs, e.Ctx)
+	}
+	if e.Last != nil {
+		errs = append(errs, e.Last)
+	}
+	return errs
+}
 
 // Error is a failure reported by the service: the seed's CommonMsg. It is
 // built from the status line, the XML <Error> body (which may arrive inside a
@@ -125,15 +188,23 @@ var retryableCodes = map[string]bool{
 }
 
 // IsRetryable reports whether another attempt of the same request may
-// succeed: network failures, 408/429/500/502/503/504 and the codes
-// RequestTimeout, SlowDown, InternalError, ServiceUnavailable and
-// OperationAborted. Cancellation of the caller's context is not retryable.
+// succeed: network failures, stalls (ErrStalled), 408/429/500/502/503/504
+// and the codes RequestTimeout, SlowDown, InternalError, ServiceUnavailable
+// and OperationAborted. Cancellation of the caller's context is not
+// retryable, nor is a *RetryError: the client has retried already.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
+	var re *RetryError
+	if errors.As(err, &re) {
+		return false
+	}
 	if errors.Is(err, context.Canceled) {
 		return false
+	}
+	if errors.Is(err, ErrStalled) {
+		return true
 	}
 	// Problems no retry can fix: an unknown host, a certificate that does
 	// not verify.

@@ -496,8 +496,12 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 		// The last attempt failed ambiguously, or a retry found the upload
 		// gone: an earlier attempt that ListParts still saw pending (the
 		// server was assembling the object) may have completed it since.
-		if (IsRetryable(err) || retried && IsNoSuchUpload(err)) && ctx.Err() == nil {
-			if done, rec, cerr := c.completedAlready(ctx, in.Bucket, in.Key, in.UploadID, parts); cerr == nil && done {
+		// The check gets a short time of its own: the window may be over.
+		if lf := lastFailure(err); (IsRetryable(lf) || retried && IsNoSuchUpload(lf)) && ctx.Err() == nil {
+			cctx, cancel := context.WithTimeout(ctx, completeCheckTimeout)
+			done, rec, cerr := c.completedAlready(cctx, in.Bucket, in.Key, in.UploadID, parts)
+			cancel()
+			if cerr == nil && done {
 				return rec, nil
 			}
 		}
@@ -505,6 +509,10 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 	}
 	return out, nil
 }
+
+// completeCheckTimeout bounds the check, after Complete's last attempt
+// failed ambiguously, of whether the upload completed.
+const completeCheckTimeout = 30 * time.Second
 
 // ExpectedMultipartETag returns the S3-style ETag of an object completed
 // from parts whose ETags are hex MD5s: hex(MD5(md5_1‖…‖md5_N))-N. ok is

@@ -199,6 +199,9 @@ func clientConfig(o *options, log *logrus.Entry) (obsclient.Config, error) {
 		MaxIdleConnsPerHost: max(2*o.concurrency, 32),
 		Retry:               obsclient.RetryPolicy{MaxAttempts: o.retries + 1},
 	}
+	if o.retries < 0 {
+		cfg.Retry.MaxAttempts = obsclient.UnlimitedAttempts
+	}
 	if o.pathStyle {
 		cfg.Addressing = obsclient.AddressingPath
 	}
@@ -254,10 +257,17 @@ func checkBucket(ctx context.Context, c *obsclient.Client, o *options) error {
 	case e != nil:
 		return fmt.Errorf("bucket %q: %v", o.bucket, e)
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	// Requests are retried until the check's 30 s run out: say why the
+	// last attempt failed, or that none was answered.
+	last := err
+	var re *obsclient.RetryError
+	if errors.As(err, &re) {
+		last = re.Last
+	}
+	if last == nil || errors.Is(last, obsclient.ErrStalled) || errors.Is(last, context.DeadlineExceeded) {
 		return fmt.Errorf("endpoint %s did not answer within 30s", o.endpoint)
 	}
-	return fmt.Errorf("endpoint %s unreachable: %v", o.endpoint, rootCause(err))
+	return fmt.Errorf("endpoint %s unreachable: %v", o.endpoint, rootCause(last))
 }
 
 // rootCause strips the wrapping of a transport error down to what a user

@@ -135,7 +135,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.Var(modeValue{&o.fileMode}, "file-mode", "permissions of files without mode metadata")
 	fl.Var(modeValue{&o.dirMode}, "dir-mode", "permissions of directories without mode metadata")
 	fl.DurationVar(&o.statCacheTTL, "stat-cache-ttl", 5*time.Second, "how long lookups, attributes and listings are cached")
-	fl.IntVar(&o.retries, "retries", obsclient.DefaultMaxAttempts-1, "retries of a failed request (network errors, 5xx, throttling), with backoff")
+	fl.IntVar(&o.retries, "retries", -1, "retries of a failed request (network errors, stalls, 5xx, throttling), with growing backoff; -1: as many as its time window allows")
 	fl.StringVar(&o.sse, "sse", "", "server-side encryption of written objects: kms or c (HTTPS only)")
 	fl.StringVar(&o.sseKMSKeyID, "sse-kms-key-id", "", "KMS master key for --sse=kms (default: the service's)")
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
@@ -296,8 +296,8 @@ func parseArgs(args []string) (*options, error) {
 		return nil, fmt.Errorf("--copy-threshold must be within 0..5GiB")
 	case o.tierParts < 1:
 		return nil, fmt.Errorf("--parts-per-tier must be positive")
-	case o.retries < 0 || o.retries > 100:
-		return nil, fmt.Errorf("--retries %d must be within 0..100", o.retries)
+	case o.retries < -1 || o.retries > 100:
+		return nil, fmt.Errorf("--retries %d must be -1 (unlimited within the time window) or within 0..100", o.retries)
 	case o.statCacheTTL < 0:
 		return nil, fmt.Errorf("--stat-cache-ttl must not be negative")
 	}

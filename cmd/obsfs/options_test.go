@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/obsfs/obsfs/obsclient"
 )
 
 const testEndpoint = "http://127.0.0.1:9000"
@@ -46,7 +48,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	def := want{
 		bucket: "bucket", mountpoint: "/mnt", endpoint: testEndpoint, region: "us-east-1", signature: "v4",
-		partSize: 8 << 20, writeBuffer: 512 << 20, concurrency: 8, statCacheTTL: 5 * time.Second, retries: 5,
+		partSize: 8 << 20, writeBuffer: 512 << 20, concurrency: 8, statCacheTTL: 5 * time.Second, retries: -1,
 	}
 	with := func(f func(w *want)) want {
 		w := def
@@ -195,7 +197,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"concurrency zero", append([]string{"bucket", "/mnt", "--upload-concurrency", "0"}, ep...), "--upload-concurrency 0 must be within 1..1000"},
 		{"cache size", append([]string{"bucket", "/mnt", "--cache-size", "1K"}, ep...), "--cache-size must be at least 1MiB"},
 		{"copy threshold", append([]string{"bucket", "/mnt", "--copy-threshold", "6G"}, ep...), "--copy-threshold must be within 0..5GiB"},
-		{"retries", append([]string{"bucket", "/mnt", "--retries", "101"}, ep...), "--retries 101 must be within 0..100"},
+		{"retries", append([]string{"bucket", "/mnt", "--retries", "101"}, ep...), "--retries 101 must be -1 (unlimited within the time window) or within 0..100"},
+		{"retries below -1", append([]string{"bucket", "/mnt", "--retries", "-2"}, ep...), "--retries -2 must be -1 (unlimited within the time window) or within 0..100"},
 		{"retries not a number", append([]string{"bucket", "/mnt", "-o", "retries=many"}, ep...), `invalid argument "many" for "--retries" flag`},
 		{"negative stat cache ttl", append([]string{"bucket", "/mnt", "--stat-cache-ttl=-1s"}, ep...), "--stat-cache-ttl must not be negative"},
 		{"bad mode", append([]string{"bucket", "/mnt", "--file-mode", "0999"}, ep...), `"0999" is not an octal mode`},
@@ -625,6 +628,35 @@ func TestOneLine(t *testing.T) {
 	} {
 		if got := oneLine(errors.New(in)); got != want {
 			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// --retries maps onto the client's attempts: -1 (the default) retries for
+// as long as the time window allows.
+func TestRetriesToAttempts(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("OBS_ACCESS_KEY_ID", "AK")
+	t.Setenv("OBS_SECRET_ACCESS_KEY", "SK")
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{nil, obsclient.UnlimitedAttempts},
+		{[]string{"--retries", "-1"}, obsclient.UnlimitedAttempts},
+		{[]string{"--retries", "0"}, 1},
+		{[]string{"--retries", "5"}, 6},
+	} {
+		o, err := parseArgs(append([]string{"bucket", "/mnt", "--endpoint", testEndpoint}, c.args...))
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		cfg, err := clientConfig(o, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if cfg.Retry.MaxAttempts != c.want {
+			t.Errorf("%v: MaxAttempts %d, want %d", c.args, cfg.Retry.MaxAttempts, c.want)
 		}
 	}
 }
