@@ -17,11 +17,22 @@
 //   - Failures of the service are returned as *Error, filled from the XML
 //     body and the response headers of either dialect, including errors
 //     that arrive inside a 200 response (CompleteMultipartUpload, copies).
-//   - Idempotent requests are retried on network errors, 408/429/5xx and the
-//     retryable error codes with full-jitter exponential backoff; the body is
-//     rewound and the request re-signed on every attempt. Complete is retried
-//     only after the client has established that the previous attempt did
-//     not take effect.
+//   - Idempotent requests are retried on network errors, stalls, 408/429/5xx
+//     and the retryable error codes with full-jitter exponential backoff; the
+//     body is rewound and the request re-signed on every attempt. Complete is
+//     retried only after the client has established that the previous
+//     attempt did not take effect.
+//   - One time window per logical request (RetryPolicy.MaxElapsed) bounds
+//     all its attempts, the waits between them, the attempt running when it
+//     ends, and the reading of a response body the caller keeps (GetObject)
+//     until it is closed. Within it attempts are unlimited by default. When
+//     retrying stops the error is a *RetryError wrapping the last failure
+//     (request ID included); when the caller's context ends the call returns
+//     at once, wrapping ctx.Err() and the last failure.
+//   - A stalled attempt costs less than its timeout (StallPolicy): one whose
+//     response has not begun well past the recent latency of its kind is
+//     abandoned and retried on another connection; a kept response body
+//     that stops flowing fails the read with ErrStalled.
 //   - Secrets (secret key, security token, SSE-C keys, Authorization) never
 //     appear in logs or error strings.
 //
