@@ -28,7 +28,12 @@
 // lets the server perform the request and then resets the connection instead
 // of answering (the ambiguous failure); ActionTruncateResponse sends the
 // status, the headers and half of the body, then closes the connection;
-// ActionDelay waits before forwarding. ActionForward forwards unchanged,
+// ActionDelay waits before forwarding; ActionStall reads the request and
+// then answers nothing until the client gives up or the proxy closes (a store
+// that stops answering); ActionStallResponse sends the status, the headers
+// and half of the body and then stalls the same way. Rule.Probability makes a
+// rule fire on a random share of its requests (repeatable with Proxy.Seed),
+// and Rule.For limits it to a time window (a throttling episode). ActionForward forwards unchanged,
 // which lets a rule at the front of the list spare the first n requests.
 //
 // The proxy speaks plain HTTP/1.1 to its clients; the upstream may be HTTP

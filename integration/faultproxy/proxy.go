@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,6 +28,7 @@ type Proxy struct {
 	srv       *http.Server
 	url       string
 	done      chan struct{} // closed when Serve returns
+	stop      chan struct{} // closed by Close: stalled requests end
 
 	mu        sync.Mutex
 	closed    bool            // guarded by mu
@@ -38,13 +40,15 @@ type Proxy struct {
 	recordGen int             // guarded by mu; bumped by ClearRequests
 	faults    int             // guarded by mu; numbers injected request IDs
 	serveErr  error           // guarded by mu
+	rng       *rand.Rand      // guarded by mu; draws Rule.Probability
 }
 
 // ruleState is a rule with its ID and remaining firings.
 type ruleState struct {
-	id   int
-	rule Rule
-	left int // firings left; <0 means unlimited
+	id    int
+	rule  Rule
+	left  int       // firings left; <0 means unlimited
+	until time.Time // zero, or when the rule stops matching (Rule.For)
 }
 
 // RequestRecord is what happened to one request.
@@ -66,6 +70,10 @@ type RequestRecord struct {
 	Reset bool
 	// Truncated: the response body was cut short and the connection closed.
 	Truncated bool
+	// Stalled: the proxy stopped sending (ActionStall before the status
+	// line, ActionStallResponse halfway through the body) until the client
+	// went away or the proxy closed.
+	Stalled bool
 	// BodyBytes is the request's Content-Length (0 without a body): the
 	// payload the client sent.
 	BodyBytes int64
@@ -74,12 +82,16 @@ type RequestRecord struct {
 	Err string
 }
 
-// Result is "reset", "truncated 200", or the status sent ("503"), or
+// Result is "reset", "stalled", "stalled 200", "truncated 200", or the status sent ("503"), or
 // "none" if the request got no answer at all.
 func (r RequestRecord) Result() string {
 	switch {
 	case r.Reset:
 		return "reset"
+	case r.Stalled && r.Status == 0:
+		return "stalled"
+	case r.Stalled:
+		return "stalled " + strconv.Itoa(r.Status)
 	case r.Truncated:
 		return "truncated " + strconv.Itoa(r.Status)
 	case r.Status == 0:
@@ -147,6 +159,8 @@ func NewTLS(target string, upstreamTLS *tls.Config) (*Proxy, error) {
 		url:  "http://" + ln.Addr().String(),
 		hits: map[int]int{},
 		done: make(chan struct{}),
+		stop: make(chan struct{}),
+		rng:  rand.New(rand.NewSource(1)),
 	}
 	p.srv = &http.Server{
 		Handler:           http.HandlerFunc(p.serveHTTP),
@@ -179,6 +193,7 @@ func (p *Proxy) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 	if !already {
+		close(p.stop)
 		_ = p.srv.Close()
 		<-p.done
 		p.inflight.Wait()
@@ -203,8 +218,21 @@ func (p *Proxy) AddRule(r Rule) (id int) {
 	if left == 0 {
 		left = -1
 	}
-	p.rules = append(p.rules, &ruleState{id: p.nextID, rule: r, left: left})
+	rs := &ruleState{id: p.nextID, rule: r, left: left}
+	if r.For > 0 {
+		rs.until = time.Now().Add(r.For)
+	}
+	p.rules = append(p.rules, rs)
 	return p.nextID
+}
+
+// Seed makes the draws of Rule.Probability repeatable: the same seed and
+// the same sequence of matching requests give the same faults. Without it
+// the generator is seeded with 1.
+func (p *Proxy) Seed(seed int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rng = rand.New(rand.NewSource(seed))
 }
 
 // ClearRules removes every rule; requests are forwarded unchanged from then
@@ -266,8 +294,13 @@ func (p *Proxy) begin(r *http.Request, rawPath string) (rec *recorder, rule *Rul
 	p.inflight.Add(1)
 	entry := RequestRecord{Method: r.Method, RawPath: rawPath, RawQuery: r.URL.RawQuery, Action: ActionForward,
 		BodyBytes: max(r.ContentLength, 0)}
+	now := time.Now()
 	for _, rs := range p.rules {
-		if rs.left == 0 || !rs.rule.matches(r.Method, rawPath, r.URL.Path, r.URL.RawQuery) {
+		if rs.left == 0 || (!rs.until.IsZero() && now.After(rs.until)) ||
+			!rs.rule.matches(r.Method, rawPath, r.URL.Path, r.URL.RawQuery) {
+			continue
+		}
+		if pr := rs.rule.Probability; pr > 0 && pr < 1 && p.rng.Float64() >= pr {
 			continue
 		}
 		if rs.left > 0 {
@@ -327,6 +360,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			t.Stop()
 			rec.update(func(e *RequestRecord) { e.Err = "client went away during the delay" })
 			return
+		case <-p.stop:
+			t.Stop()
+			rec.update(func(e *RequestRecord) { e.Err = "proxy closed during the delay" })
+			abort(w)
 		}
 	}
 	switch rule.Action {
@@ -361,6 +398,24 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		reset(w)
 	case ActionTruncateResponse:
 		p.forward(w, r, rec, 0)
+	case ActionStall:
+		_, _ = io.Copy(io.Discard, r.Body)
+		p.stall(w, r, rec)
+	case ActionStallResponse:
+		p.forward(w, r, rec, stallHalfway)
+	}
+}
+
+// stall holds the request, sending nothing more, until the client goes away
+// or the proxy is closed; then it drops the connection.
+func (p *Proxy) stall(w http.ResponseWriter, r *http.Request, rec *recorder) {
+	rec.update(func(e *RequestRecord) { e.Stalled = true })
+	select {
+	case <-r.Context().Done():
+	case <-p.stop:
+	}
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
 	}
 }
 
@@ -422,8 +477,12 @@ func (p *Proxy) roundTrip(in *http.Request) (*http.Response, error) {
 	return p.transport.RoundTrip(out)
 }
 
-// forward proxies r and streams the response back. limit < 0 sends the
-// whole body; limit == 0 sends half of it and then closes the connection.
+// stallHalfway is forward's limit for ActionStallResponse.
+const stallHalfway = -2
+
+// forward proxies r and streams the response back. limit == -1 sends the
+// whole body; limit == 0 sends half of it and then closes the connection;
+// limit == stallHalfway sends half of it and then stalls.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rec *recorder, limit int64) {
 	resp, err := p.roundTrip(r)
 	if err != nil {
@@ -436,7 +495,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rec *recorder, l
 		return
 	}
 	defer resp.Body.Close()
-	truncate := limit == 0
+	truncate := limit == 0 || limit == stallHalfway
 	var body io.Reader = resp.Body
 	length := resp.ContentLength
 	if truncate && length < 0 && r.Method != http.MethodHead {
@@ -458,7 +517,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rec *recorder, l
 	removeHopHeaders(h)
 	rec.update(func(e *RequestRecord) {
 		e.UpstreamStatus, e.Status = resp.StatusCode, resp.StatusCode
-		e.Truncated = truncate
+		e.Truncated = limit == 0
 	})
 	w.WriteHeader(resp.StatusCode)
 	if truncate {
@@ -466,6 +525,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rec *recorder, l
 			_, _ = io.CopyN(w, body, length/2)
 		}
 		_ = http.NewResponseController(w).Flush()
+		if limit == stallHalfway {
+			p.stall(w, r, rec)
+			return
+		}
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close() // a plain close: the client sees an unexpected EOF
 		}

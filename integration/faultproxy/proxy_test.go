@@ -511,6 +511,11 @@ func TestRuleValidate(t *testing.T) {
 		{"negative delay", faultproxy.Rule{Action: faultproxy.ActionForward, Delay: -1}, false},
 		{"delay without delay", faultproxy.Rule{Action: faultproxy.ActionDelay}, false},
 		{"ResetAfter on truncate", faultproxy.Rule{Action: faultproxy.ActionTruncateResponse, ResetAfter: 1}, false},
+		{"stall", faultproxy.Rule{Action: faultproxy.ActionStall, Probability: 0.05, For: time.Minute}, true},
+		{"stall response", faultproxy.Rule{Action: faultproxy.ActionStallResponse}, true},
+		{"probability above 1", faultproxy.Rule{Action: faultproxy.ActionStall, Probability: 1.5}, false},
+		{"negative probability", faultproxy.Rule{Action: faultproxy.ActionStall, Probability: -0.1}, false},
+		{"negative For", faultproxy.Rule{Action: faultproxy.ActionStall, For: -time.Second}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -633,5 +638,207 @@ func TestTLSUpstream(t *testing.T) {
 	}
 	if _, err := faultproxy.NewTLS("http://127.0.0.1:1", &tls.Config{}); err == nil {
 		t.Error("NewTLS accepted a TLS configuration for an http target")
+	}
+}
+
+func TestStall(t *testing.T) {
+	up := newUpstream(t, nil)
+	p := newProxy(t, up.URL)
+	id := p.AddRule(faultproxy.Rule{Method: "PUT", Action: faultproxy.ActionStall})
+
+	// The client's own deadline ends the wait; the server never sees it.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "PUT", p.URL()+"/b/k", strings.NewReader("payload"))
+	start := time.Now()
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a stalled request was answered")
+	} else if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stalled request: %v, want the client's deadline", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("ended after %v, before the client's deadline", d)
+	}
+	if up.calls.Load() != 0 {
+		t.Errorf("the server saw %d requests", up.calls.Load())
+	}
+	if p.Hits(id) != 1 {
+		t.Errorf("hits %d", p.Hits(id))
+	}
+	waitRecord(t, p, func(r faultproxy.RequestRecord) bool { return r.Stalled && r.Result() == "stalled" })
+
+	// A client that never gives up is released by Close.
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.Post(p.URL()+"/b/k2", "", strings.NewReader("x"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	req2, _ := http.NewRequest("PUT", p.URL()+"/b/k3", strings.NewReader("y"))
+	go func() {
+		resp, err := http.DefaultClient.Do(req2)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	waitHits(t, p, id, 2)
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung on a stalled request")
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-errc:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a client stayed stalled after Close")
+		}
+	}
+}
+
+func TestStallResponse(t *testing.T) {
+	const size = 10_000
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		_, _ = w.Write(bytes.Repeat([]byte("a"), size))
+	})
+	p := newProxy(t, up.URL)
+	p.AddRule(faultproxy.Rule{Method: "GET", Action: faultproxy.ActionStallResponse, Times: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.URL()+"/b/k", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the status and headers should arrive: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != size {
+		t.Errorf("status %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatal("a stalled body ended cleanly")
+	}
+	if len(body) != size/2 {
+		t.Errorf("got %d bytes before the stall, want %d", len(body), size/2)
+	}
+	waitRecord(t, p, func(r faultproxy.RequestRecord) bool { return r.Result() == "stalled 200" && !r.Truncated })
+	// The rule is used up: the next request is whole.
+	resp2, err := http.Get(p.URL() + "/b/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	if b, err := io.ReadAll(resp2.Body); err != nil || len(b) != size {
+		t.Errorf("second request: %d bytes, %v", len(b), err)
+	}
+}
+
+func TestProbabilityIsSeededAndSparesTimes(t *testing.T) {
+	up := newUpstream(t, nil)
+	pattern := func(seed int64) (string, int) {
+		p := newProxy(t, up.URL)
+		p.Seed(seed)
+		id := p.AddRule(faultproxy.Rule{Method: "GET", Action: faultproxy.ActionStatus, Status: 503,
+			Probability: 0.3, Times: 20})
+		var b strings.Builder
+		for i := 0; i < 200; i++ {
+			resp, err := http.Get(p.URL() + "/b/k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				b.WriteByte('x')
+			} else {
+				b.WriteByte('.')
+			}
+		}
+		return b.String(), p.Hits(id)
+	}
+	a, hits := pattern(7)
+	if hits != 20 || strings.Count(a, "x") != 20 {
+		t.Errorf("Times 20 with probability 0.3: %d hits, %d faults (%s)", hits, strings.Count(a, "x"), a)
+	}
+	// 20 firings at p=0.3 take about 67 requests: the faults are spread,
+	// not the first 20 in a row.
+	if strings.HasPrefix(a, strings.Repeat("x", 20)) || strings.LastIndex(a, "x") < 30 {
+		t.Errorf("faults not drawn with probability 0.3: %s", a)
+	}
+	if b, _ := pattern(7); b != a {
+		t.Errorf("same seed, different faults:\n%s\n%s", a, b)
+	}
+	if c, _ := pattern(8); c == a {
+		t.Errorf("another seed gave the same faults: %s", a)
+	}
+}
+
+func TestForEndsTheRule(t *testing.T) {
+	up := newUpstream(t, nil)
+	p := newProxy(t, up.URL)
+	const window = 300 * time.Millisecond
+	added := time.Now()
+	p.AddRule(faultproxy.Rule{Method: "GET", Action: faultproxy.ActionStatus, Status: 503, Code: "SlowDown", For: window})
+	faulted := 0
+	for {
+		resp, err := http.Get(p.URL() + "/b/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			break
+		}
+		faulted++
+		time.Sleep(10 * time.Millisecond)
+		if time.Since(added) > time.Minute {
+			t.Fatal("the rule still fires a minute later")
+		}
+	}
+	if faulted == 0 {
+		t.Error("the rule never fired")
+	}
+	if since := time.Since(added); since < window {
+		t.Errorf("the rule stopped after %v, before its %v", since, window)
+	}
+}
+
+// waitRecord waits until a recorded request satisfies ok.
+func waitRecord(t *testing.T, p *faultproxy.Proxy, ok func(faultproxy.RequestRecord) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, r := range p.Requests() {
+			if ok(r) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no such record among %v", p.Requests())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitHits waits until rule id has fired n times.
+func waitHits(t *testing.T, p *faultproxy.Proxy, id, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Hits(id) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("rule %d fired %d times, want %d", id, p.Hits(id), n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -37,6 +37,15 @@ const (
 	// client then gets a complete response, but the connection is still
 	// closed.
 	ActionTruncateResponse
+	// ActionStall reads the whole request body and then sends nothing: the
+	// request hangs until the client gives up (closes the connection) or
+	// the proxy is closed. The server never sees the request. It stands
+	// for a store that stops answering.
+	ActionStall
+	// ActionStallResponse forwards the request, sends the status, the
+	// headers and the first half of the body, and then stalls like
+	// ActionStall with the connection open: a response that stops flowing.
+	ActionStallResponse
 )
 
 func (a Action) String() string {
@@ -53,6 +62,10 @@ func (a Action) String() string {
 		return "delay"
 	case ActionTruncateResponse:
 		return "truncate-response"
+	case ActionStall:
+		return "stall"
+	case ActionStallResponse:
+		return "stall-response"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -87,11 +100,19 @@ type Rule struct {
 	// read before resetting; 0 reads the whole body, so the client is
 	// waiting for the response when the reset comes.
 	ResetAfter int64
+	// Probability, when in (0, 1), makes the rule fire on each matching
+	// request with that probability (drawn from the proxy's generator, see
+	// Proxy.Seed); a request it spares goes on to the next rules and does
+	// not use up Times. 0 means always, like 1.
+	Probability float64
+	// For, when positive, limits the rule to this long after AddRule: from
+	// then on it no longer matches (a throttling episode of a set length).
+	For time.Duration
 }
 
 // Validate reports the first problem with r, or nil.
 func (r Rule) Validate() error {
-	if r.Action < ActionForward || r.Action > ActionTruncateResponse {
+	if r.Action < ActionForward || r.Action > ActionStallResponse {
 		return fmt.Errorf("faultproxy: rule has no valid Action (%v)", r.Action)
 	}
 	if r.Action == ActionStatus && (r.Status < 200 || r.Status > 599) {
@@ -108,6 +129,12 @@ func (r Rule) Validate() error {
 	}
 	if r.ResetAfter < 0 || (r.ResetAfter != 0 && r.Action != ActionReset) {
 		return fmt.Errorf("faultproxy: ResetAfter %d: must be >= 0 and applies only to ActionReset", r.ResetAfter)
+	}
+	if r.Probability < 0 || r.Probability > 1 || r.Probability != r.Probability {
+		return fmt.Errorf("faultproxy: Probability %v: must be in [0, 1]", r.Probability)
+	}
+	if r.For < 0 {
+		return fmt.Errorf("faultproxy: negative For %v", r.For)
 	}
 	if r.Action == ActionDelay && r.Delay == 0 {
 		return fmt.Errorf("faultproxy: ActionDelay with no Delay")
