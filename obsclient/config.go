@@ -112,8 +112,9 @@ const UnlimitedAttempts = -1
 //
 // The deadline of an operation kind (the API: GetObject, UploadPart...) is
 // 8 times the 90th percentile of the time to first response byte of its
-// last 64 attempts, within [Floor, Max], or Initial until 8 are known; a
-// stall counts as an attempt that took the deadline. It doubles after each
+// last 64 attempts, within [Floor, Max]; until 8 of the kind are known, the
+// same of the last 64 attempts of any kind, or Initial until 8 of those are
+// known. A stall counts as an attempt that took the deadline. It doubles after each
 // stall of the same request, up to Max. CompleteMultipartUpload,
 // CopyObject, UploadPartCopy and DeleteObjects, slow by nature, have no
 // stall deadline: ResponseHeaderTimeout and IOTimeout bound them.
@@ -126,8 +127,9 @@ type StallPolicy struct {
 	Floor time.Duration
 	// Max is the largest deadline. Default 60s.
 	Max time.Duration
-	// Initial is the deadline of an operation kind with fewer than 8
-	// latencies known. Default 10s.
+	// Initial is the deadline while fewer than 8 latencies are known. It
+	// also bounds a pause in sending a request (no byte of it taken by the
+	// store), doubled per stall like the deadline. Default 10s.
 	Initial time.Duration
 }
 

@@ -66,15 +66,26 @@ func newLatencies(p StallPolicy) *latencies {
 	return &latencies{p: p, kind: map[string]*latencyRing{}}
 }
 
+// anyKind is the ring of the latencies of every kind, the fallback of a
+// kind with too few of its own.
+const anyKind = ""
+
 // record adds one latency of kind op.
 func (l *latencies) record(op string, d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := l.kind[op]
-	if r == nil {
-		r = &latencyRing{}
-		l.kind[op] = r
+	for _, k := range []string{op, anyKind} {
+		r := l.kind[k]
+		if r == nil {
+			r = &latencyRing{}
+			l.kind[k] = r
+		}
+		r.add(d, l.p)
 	}
+}
+
+// add records d and derives the ring's deadline.
+func (r *latencyRing) add(d time.Duration, p StallPolicy) {
 	r.buf[r.next] = d
 	r.next = (r.next + 1) % stallSamples
 	r.n = min(r.n+1, stallSamples)
@@ -84,15 +95,19 @@ func (l *latencies) record(op string, d time.Duration) {
 	s := slices.Clone(r.buf[:r.n])
 	slices.Sort(s)
 	p90 := s[(r.n*9+9)/10-1] // the ceil(0.9 n)-th smallest
-	r.deadline = min(max(stallMultiplier*p90, l.p.Floor), l.p.Max)
+	r.deadline = min(max(stallMultiplier*p90, p.Floor), p.Max)
 }
 
 // deadline is the stall deadline of an attempt of kind op after stalls
-// stalls of the same request.
+// stalls of the same request: derived from the kind's latencies, or from
+// those of every kind while it has too few, or Initial while those are too
+// few as well.
 func (l *latencies) deadline(op string, stalls int) time.Duration {
 	l.mu.Lock()
 	d := l.p.Initial
 	if r := l.kind[op]; r != nil && r.deadline > 0 {
+		d = r.deadline
+	} else if r := l.kind[anyKind]; r != nil && r.deadline > 0 {
 		d = r.deadline
 	}
 	l.mu.Unlock()

@@ -60,8 +60,17 @@ func TestLatenciesDeadline(t *testing.T) {
 	if d := l.deadline("GetObject", 0); d != time.Second {
 		t.Errorf("fast samples: %v, want the floor", d)
 	}
-	if d := l.deadline("UploadPart", 0); d != 10*time.Second {
-		t.Errorf("another kind: %v, want Initial", d)
+	if d := l.deadline("UploadPart", 0); d != time.Second {
+		t.Errorf("a kind not seen yet: %v, want the deadline of all kinds", d)
+	}
+	for i := 0; i < stallMinSamples; i++ {
+		l.record("UploadPart", 2*time.Second)
+	}
+	if d := l.deadline("UploadPart", 0); d != 16*time.Second {
+		t.Errorf("a slower kind: %v, want its own 16s", d)
+	}
+	if d := l.deadline("GetObject", 0); d != time.Second {
+		t.Errorf("GetObject after UploadPart was slow: %v, want its own 1s", d)
 	}
 	// Doubling per stall of the same request, up to Max.
 	for stalls, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
