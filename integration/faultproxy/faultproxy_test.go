@@ -320,8 +320,11 @@ func TestMinIOUnrecoverableFailuresSurface(t *testing.T) {
 			!strings.HasPrefix(e.RequestID, "faultproxy-") {
 			t.Errorf("error %v: want the injected 503 SlowDown with its request ID", err)
 		}
-		if !obsclient.IsRetryable(err) {
-			t.Errorf("IsRetryable(%v) = false", err)
+		// Retrying stopped: a *RetryError, itself not retryable, wrapping
+		// the retryable failure of the last attempt.
+		var re *obsclient.RetryError
+		if !errors.As(err, &re) || obsclient.IsRetryable(err) || !obsclient.IsRetryable(re.Last) {
+			t.Errorf("error %v: want a *RetryError wrapping a retryable failure", err)
 		}
 		if got := p.Count("PUT", "partNumber") - before; got != fastRetry.MaxAttempts || p.Hits(id) != fastRetry.MaxAttempts {
 			t.Errorf("%d attempts, %d hits; want %d", got, p.Hits(id), fastRetry.MaxAttempts)
@@ -335,8 +338,9 @@ func TestMinIOUnrecoverableFailuresSurface(t *testing.T) {
 		if err == nil {
 			t.Fatal("PutObject succeeded through permanent resets")
 		}
-		if obsclient.AsError(err) != nil || !obsclient.IsRetryable(err) {
-			t.Errorf("error %v: want a retryable transport error", err)
+		var re *obsclient.RetryError
+		if obsclient.AsError(err) != nil || !errors.As(err, &re) || !obsclient.IsRetryable(re.Last) {
+			t.Errorf("error %v: want a *RetryError wrapping a retryable transport error", err)
 		}
 		if got := p.Count("PUT", ""); got < fastRetry.MaxAttempts {
 			t.Errorf("%d PUTs, want at least %d", got, fastRetry.MaxAttempts)
