@@ -114,7 +114,9 @@ const UnlimitedAttempts = -1
 // 8 times the 90th percentile of the time to first response byte of its
 // last 64 attempts, within [Floor, Max]; until 8 of the kind are known, the
 // same of the last 64 attempts of any kind, or Initial until 8 of those are
-// known. A stall counts as an attempt that took the deadline. It doubles after each
+// known. A stall counts as an attempt that took the deadline.
+// InitiateMultipartUpload, whose abandoned attempt may leave an unused
+// upload behind, gets at least Initial. It doubles after each
 // stall of the same request, up to Max. CompleteMultipartUpload,
 // CopyObject, UploadPartCopy and DeleteObjects, slow by nature, have no
 // stall deadline: ResponseHeaderTimeout and IOTimeout bound them.

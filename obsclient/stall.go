@@ -44,6 +44,14 @@ var slowOps = map[string]bool{
 // whatSending is what the send deadline waits for.
 const whatSending = "sending stopped"
 
+// leavesGarbage are operations whose abandoned attempt may leave something
+// behind (an Initiate the server performed creates an upload nobody will
+// use): their stall deadline is never below StallPolicy.Initial, so that a
+// store merely slow under load does not get them abandoned.
+var leavesGarbage = map[string]bool{
+	"InitiateMultipartUpload": true,
+}
+
 // errStallCause is the cause of an attempt context cancelled by its watchdog.
 var errStallCause = errors.New("stall deadline passed")
 
@@ -111,6 +119,9 @@ func (l *latencies) deadline(op string, stalls int) time.Duration {
 		d = r.deadline
 	}
 	l.mu.Unlock()
+	if leavesGarbage[op] {
+		d = max(d, l.p.Initial)
+	}
 	return l.doubled(d, stalls)
 }
 

@@ -63,6 +63,9 @@ func TestLatenciesDeadline(t *testing.T) {
 	if d := l.deadline("UploadPart", 0); d != time.Second {
 		t.Errorf("a kind not seen yet: %v, want the deadline of all kinds", d)
 	}
+	if d := l.deadline("InitiateMultipartUpload", 1); d != 20*time.Second {
+		t.Errorf("Initiate: %v, want Initial doubled once", d)
+	}
 	for i := 0; i < stallMinSamples; i++ {
 		l.record("UploadPart", 2*time.Second)
 	}
