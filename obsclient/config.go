@@ -129,9 +129,12 @@ type StallPolicy struct {
 	Floor time.Duration
 	// Max is the largest deadline. Default 60s.
 	Max time.Duration
-	// Initial is the deadline while fewer than 8 latencies are known. It
-	// also bounds a pause in sending a request (no byte of it taken by the
-	// store), doubled per stall like the deadline. Default 10s.
+	// Initial is the deadline while fewer than 8 latencies are known.
+	// Default 10s.
+	//
+	// A pause in sending a request (no byte of it taken by the store) is a
+	// stall after twice the learned deadline, at least 2 Floors, or after
+	// Initial until a deadline is learned; doubled per stall likewise.
 	Initial time.Duration
 }
 

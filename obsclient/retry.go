@@ -41,7 +41,7 @@ func (c *Client) do(ctx context.Context, req *request) error {
 	for attempt := 1; ; attempt++ {
 		var d, ds time.Duration // stall and send deadlines; 0: none
 		if !c.cfg.Stall.Disabled && !slowOps[req.op] {
-			d, ds = c.lat.deadline(req.op, stalls), c.lat.sendDeadline(stalls)
+			d, ds = c.lat.deadlines(req.op, stalls)
 		}
 		stalled, keep, err := c.attempt(cl, req, attempt, d, ds)
 		if err == nil {

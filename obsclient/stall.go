@@ -18,7 +18,7 @@ import (
 // recent latency of the kind; and while the request is sent (from the
 // moment the attempt has a connection, re-armed by every read of the
 // request body, so a store that stops reading it counts) with the send
-// deadline, which is not learned: the gaps of an upload depend on the
+// deadline, which is more generous: the gaps of an upload depend on the
 // network and the load more than on the store. When it fires it cancels the
 // attempt's context, which makes net/http close that connection, so the
 // retry goes out on another one.
@@ -106,28 +106,31 @@ func (r *latencyRing) add(d time.Duration, p StallPolicy) {
 	r.deadline = min(max(stallMultiplier*p90, p.Floor), p.Max)
 }
 
-// deadline is the stall deadline of an attempt of kind op after stalls
-// stalls of the same request: derived from the kind's latencies, or from
-// those of every kind while it has too few, or Initial while those are too
-// few as well.
-func (l *latencies) deadline(op string, stalls int) time.Duration {
+// deadlines are the stall deadline d and the send deadline ds of an
+// attempt of kind op after stalls stalls of the same request. d comes from
+// the kind's latencies, or from those of every kind while it has too few,
+// or is Initial while those are too few as well. ds is twice the learned
+// deadline, at least 2 Floors (a pause in an upload depends on the network
+// and the load more than on the store's latency), or Initial before any is
+// learned. Both double with each stall.
+func (l *latencies) deadlines(op string, stalls int) (d, ds time.Duration) {
 	l.mu.Lock()
-	d := l.p.Initial
+	d, ds = l.p.Initial, l.p.Initial
+	learned := false
 	if r := l.kind[op]; r != nil && r.deadline > 0 {
-		d = r.deadline
+		d, learned = r.deadline, true
 	} else if r := l.kind[anyKind]; r != nil && r.deadline > 0 {
-		d = r.deadline
+		d, learned = r.deadline, true
 	}
 	l.mu.Unlock()
+	if learned {
+		ds = max(2*d, 2*l.p.Floor)
+	}
 	if leavesGarbage[op] {
 		d = max(d, l.p.Initial)
 	}
-	return l.doubled(d, stalls)
+	return l.doubled(d, stalls), l.doubled(ds, stalls)
 }
-
-// sendDeadline bounds a pause in sending the request, after stalls stalls
-// of the same request.
-func (l *latencies) sendDeadline(stalls int) time.Duration { return l.doubled(l.p.Initial, stalls) }
 
 // doubled is d doubled stalls times, at most Max.
 func (l *latencies) doubled(d time.Duration, stalls int) time.Duration {

@@ -47,41 +47,41 @@ func releaseOnCleanup(t *testing.T) <-chan struct{} {
 func TestLatenciesDeadline(t *testing.T) {
 	p := StallPolicy{Floor: time.Second, Max: time.Minute, Initial: 10 * time.Second}
 	l := newLatencies(p)
-	if d := l.deadline("GetObject", 0); d != 10*time.Second {
+	if d := l.deadlineOf("GetObject", 0); d != 10*time.Second {
 		t.Errorf("no samples: %v, want Initial", d)
 	}
 	for i := 0; i < stallMinSamples-1; i++ {
 		l.record("GetObject", time.Millisecond)
 	}
-	if d := l.deadline("GetObject", 0); d != 10*time.Second {
+	if d := l.deadlineOf("GetObject", 0); d != 10*time.Second {
 		t.Errorf("%d samples: %v, want Initial", stallMinSamples-1, d)
 	}
 	l.record("GetObject", time.Millisecond)
-	if d := l.deadline("GetObject", 0); d != time.Second {
+	if d := l.deadlineOf("GetObject", 0); d != time.Second {
 		t.Errorf("fast samples: %v, want the floor", d)
 	}
-	if d := l.deadline("UploadPart", 0); d != time.Second {
+	if d := l.deadlineOf("UploadPart", 0); d != time.Second {
 		t.Errorf("a kind not seen yet: %v, want the deadline of all kinds", d)
 	}
-	if d := l.deadline("InitiateMultipartUpload", 1); d != 20*time.Second {
+	if d := l.deadlineOf("InitiateMultipartUpload", 1); d != 20*time.Second {
 		t.Errorf("Initiate: %v, want Initial doubled once", d)
 	}
 	for i := 0; i < stallMinSamples; i++ {
 		l.record("UploadPart", 2*time.Second)
 	}
-	if d := l.deadline("UploadPart", 0); d != 16*time.Second {
+	if d := l.deadlineOf("UploadPart", 0); d != 16*time.Second {
 		t.Errorf("a slower kind: %v, want its own 16s", d)
 	}
-	if d := l.deadline("GetObject", 0); d != time.Second {
+	if d := l.deadlineOf("GetObject", 0); d != time.Second {
 		t.Errorf("GetObject after UploadPart was slow: %v, want its own 1s", d)
 	}
 	// Doubling per stall of the same request, up to Max.
 	for stalls, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
-		if d := l.deadline("GetObject", stalls); d != want {
+		if d := l.deadlineOf("GetObject", stalls); d != want {
 			t.Errorf("%d stalls: %v, want %v", stalls, d, want)
 		}
 	}
-	if d := l.deadline("GetObject", 40); d != time.Minute {
+	if d := l.deadlineOf("GetObject", 40); d != time.Minute {
 		t.Errorf("40 stalls: %v, want Max", d)
 	}
 	// 8 × p90 of a ring of 64: a few slow samples do not move it.
@@ -89,19 +89,19 @@ func TestLatenciesDeadline(t *testing.T) {
 	for i := 0; i < 64; i++ {
 		l.record("k", 500*time.Millisecond)
 	}
-	if d := l.deadline("k", 0); d != 4*time.Second {
+	if d := l.deadlineOf("k", 0); d != 4*time.Second {
 		t.Errorf("500ms samples: %v, want 4s", d)
 	}
 	for i := 0; i < 6; i++ { // 6 of 64 slow: still under 10 %
 		l.record("k", 30*time.Second)
 	}
-	if d := l.deadline("k", 0); d != 4*time.Second {
+	if d := l.deadlineOf("k", 0); d != 4*time.Second {
 		t.Errorf("6/64 slow: %v, want 4s (p90 unmoved)", d)
 	}
 	for i := 0; i < 2; i++ {
 		l.record("k", 30*time.Second)
 	}
-	if d := l.deadline("k", 0); d != time.Minute {
+	if d := l.deadlineOf("k", 0); d != time.Minute {
 		t.Errorf("8/64 slow: %v, want Max", d)
 	}
 }
@@ -635,5 +635,31 @@ func TestCloseIdleConnections(t *testing.T) {
 			t.Fatal("idle connection not closed")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deadlineOf is the stall deadline alone.
+func (l *latencies) deadlineOf(op string, stalls int) time.Duration {
+	d, _ := l.deadlines(op, stalls)
+	return d
+}
+
+func TestSendDeadline(t *testing.T) {
+	p := StallPolicy{Floor: time.Second, Max: time.Minute, Initial: 10 * time.Second}
+	l := newLatencies(p)
+	if _, ds := l.deadlines("UploadPart", 1); ds != 20*time.Second {
+		t.Errorf("nothing learned, one stall: send deadline %v, want Initial doubled", ds)
+	}
+	for i := 0; i < stallMinSamples; i++ {
+		l.record("UploadPart", 10*time.Millisecond)
+	}
+	if d, ds := l.deadlines("UploadPart", 0); d != time.Second || ds != 2*time.Second {
+		t.Errorf("fast store: deadlines %v, %v; want 1s, 2s", d, ds)
+	}
+	for i := 0; i < stallSamples; i++ {
+		l.record("UploadPart", time.Second)
+	}
+	if d, ds := l.deadlines("UploadPart", 0); d != 8*time.Second || ds != 16*time.Second {
+		t.Errorf("slow store: deadlines %v, %v; want 8s, 16s", d, ds)
 	}
 }
