@@ -152,6 +152,7 @@ func TestUnlimitedAttempts(t *testing.T) {
 	})
 	cfg := s.config(SignatureV4)
 	cfg.Retry = RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxElapsed: time.Minute}
+	cfg.Stall.Disabled = true // counts attempts exactly: no stall retry on a loaded machine
 	c := newTestClient(t, cfg)
 	if _, err := c.PutObject(context.Background(), &PutObjectInput{Bucket: "bkt", Key: "k", Body: strings.NewReader("x")}); err != nil {
 		t.Fatalf("PutObject: %v", err)
@@ -203,12 +204,16 @@ func TestRetryWindowBetweenAttempts(t *testing.T) {
 	if took > window+3*time.Second {
 		t.Errorf("took %v with a %v window", took, window)
 	}
+	// The window may cut the last attempt before it reaches the server.
 	n := len(s.requests())
-	if re.Attempts != n || n < 2 {
+	if (re.Attempts != n && re.Attempts != n+1) || n < 2 {
 		t.Errorf("error says %d attempts, server saw %d", re.Attempts, n)
 	}
-	if e := AsError(err); e == nil || e.Status != 500 || e.RequestID != "REQ"+strconv.Itoa(n) {
-		t.Errorf("last failure not wrapped with its request id: %v", err)
+	// The last failure is the server's last answer, or the one before if
+	// the window cut the attempt the server answered last.
+	if e := AsError(err); e == nil || e.Status != 500 ||
+		(e.RequestID != "REQ"+strconv.Itoa(n) && e.RequestID != "REQ"+strconv.Itoa(n-1)) {
+		t.Errorf("last failure not wrapped with its request id (server saw %d requests): %v", n, err)
 	}
 	if !strings.Contains(err.Error(), "gave up after retrying for") {
 		t.Errorf("message %q", err)
@@ -395,33 +400,55 @@ func TestStallRetriedEarlyOnFreshConnection(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the stalled request's connection was not closed")
 	}
-	addrs, arrivals := l.snapshot()
+	// (That no deadline fires early is TestStallDeadlineDoubles's: with a
+	// body, a loaded server reading it slowly may end an attempt in the
+	// send phase, and the server sees the request before that begins.)
+	addrs, _ := l.snapshot()
 	if len(addrs) < 2 {
 		t.Fatalf("%d requests", len(addrs))
 	}
 	if addrs[1] == addrs[0] {
 		t.Errorf("retry on the stalled connection %s", addrs[0])
 	}
-	if gap := arrivals[1].Sub(arrivals[0]); gap < quickStalls.Initial {
-		t.Errorf("retried after %v, before the %v deadline", gap, quickStalls.Initial)
-	}
+}
+
+// startTimes is a transport that notes when each attempt starts, on the
+// client's side: an attempt's deadline runs from after its start, and the
+// next attempt starts after it fires, so the gaps bound the deadlines
+// from above whatever the load.
+type startTimes struct {
+	rt     http.RoundTripper
+	mu     sync.Mutex
+	starts []time.Time // guarded by mu
+}
+
+func (s *startTimes) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	s.starts = append(s.starts, time.Now())
+	s.mu.Unlock()
+	return s.rt.RoundTrip(r)
 }
 
 // The deadline doubles with each stall of the same request, so a store that
 // is merely slower than usual is not retried in a loop.
 func TestStallDeadlineDoubles(t *testing.T) {
 	l := newConnLog(t, func(w http.ResponseWriter, r *http.Request, n int) bool { return n <= 3 })
-	c := newTestClient(t, l.config())
+	cfg := l.config()
+	tr := &startTimes{rt: &http.Transport{}}
+	cfg.Transport = tr
+	c := newTestClient(t, cfg)
 	if _, err := c.HeadObject(context.Background(), &HeadObjectInput{Bucket: "bkt", Key: "k"}); err != nil {
 		t.Fatalf("HeadObject: %v", err)
 	}
-	_, arrivals := l.snapshot()
-	if len(arrivals) < 4 {
-		t.Fatalf("%d requests, want at least 4", len(arrivals))
+	tr.mu.Lock()
+	starts := append([]time.Time(nil), tr.starts...)
+	tr.mu.Unlock()
+	if len(starts) < 4 {
+		t.Fatalf("%d attempts, want at least 4", len(starts))
 	}
 	for i, want := range []time.Duration{quickStalls.Initial, 2 * quickStalls.Initial, 4 * quickStalls.Initial} {
-		if gap := arrivals[i+1].Sub(arrivals[i]); gap < want {
-			t.Errorf("attempt %d retried after %v, before its %v deadline", i+2, gap, want)
+		if gap := starts[i+1].Sub(starts[i]); gap < want {
+			t.Errorf("attempt %d started %v after the one before, before its %v deadline", i+2, gap, want)
 		}
 	}
 }
@@ -483,16 +510,25 @@ func TestBodyStallReturnsErrStalled(t *testing.T) {
 	if d := time.Since(t0); d > 20*time.Second {
 		t.Errorf("stall noticed after %v", d)
 	}
-	if n != size/2 {
-		t.Errorf("read %d bytes before the stall, want %d", n, size/2)
+	if n > size/2 {
+		t.Errorf("read %d bytes, more than the %d sent", n, size/2)
 	}
-	out, err = c.GetObject(context.Background(), &GetObjectInput{Bucket: "bkt", Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Body.Close()
-	if n, err := io.Copy(io.Discard, out.Body); err != nil || n != size {
-		t.Errorf("re-fetch: %d bytes, %v", n, err)
+	// The caller fetches again, as often as a (spurious, on a loaded
+	// machine) stall requires.
+	for try := 1; ; try++ {
+		out, err = c.GetObject(context.Background(), &GetObjectInput{Bucket: "bkt", Key: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, out.Body)
+		out.Body.Close()
+		if errors.Is(err, ErrStalled) && try < 3 {
+			continue
+		}
+		if err != nil || n != size {
+			t.Errorf("re-fetch: %d bytes, %v", n, err)
+		}
+		break
 	}
 }
 
