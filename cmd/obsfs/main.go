@@ -240,6 +240,10 @@ func sseConfig(o *options) (obsclient.SSE, error) {
 	return obsclient.SSE{}, nil
 }
 
+// startupAttempts bounds the attempts of the first request when --retries
+// leaves them unlimited.
+const startupAttempts = 6
+
 // checkBucket turns the first request's failure into one clear line.
 func checkBucket(ctx context.Context, c *obsclient.Client, o *options) error {
 	err := c.HeadBucket(ctx, o.bucket)
@@ -416,9 +420,22 @@ func serve(o *options, ready *reporter) error {
 			return errors.New("--sse needs an https endpoint")
 		}
 	}
+	// The first request fails fast on a wrong endpoint instead of retrying
+	// for its whole window: at most startupAttempts attempts within 30 s.
+	check := client
+	if ccfg.Retry.MaxAttempts == obsclient.UnlimitedAttempts {
+		scfg := ccfg
+		scfg.Retry.MaxAttempts = startupAttempts
+		if check, err = obsclient.New(scfg); err != nil {
+			return plain(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = checkBucket(ctx, client, o)
+	err = checkBucket(ctx, check, o)
 	cancel()
+	if check != client {
+		check.CloseIdleConnections()
+	}
 	if err != nil {
 		return err
 	}
