@@ -163,6 +163,11 @@ func (n *fileNode) open(ctx context.Context, key string, flags uint32, create bo
 		return nil, syscall.ENOENT
 	}
 	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if !create {
+		if errno := n.checkUnseenLocked(ctx, accessFor(flags)); errno != 0 {
+			return nil, errno
+		}
+	}
 	if n.wf == nil {
 		if !create {
 			if errno := n.revalidateLocked(detach(ctx), key); errno != 0 {
@@ -296,11 +301,17 @@ var _ = (fusefs.NodeSetattrer)((*fileNode)(nil))
 // mtime, which are persisted in the object's metadata.
 func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := n.fsys
+	caller := ctx
 	ctx = detach(ctx)
 	key := n.key()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if size, ok := in.GetSize(); ok {
+		if fh == nil {
+			if errno := n.checkUnseenLocked(caller, mayWrite); errno != 0 {
+				return errno
+			}
+		}
 		wf := n.wf
 		if wf == nil {
 			wf = fsys.wb.Open(key, writeback.Version{Exists: n.exists, Size: n.size, ETag: n.etag})
@@ -411,8 +422,9 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	}
 	h.n.mu.Lock()
 	h.n.touchLocked()
+	errno := h.n.killPrivsLocked(ctx)
 	h.n.mu.Unlock()
-	return uint32(k), 0
+	return uint32(k), errno
 }
 
 // Flush runs on every close(2) of every descriptor of this handle. A
