@@ -381,14 +381,22 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
-// Unlink deletes the object, first discarding (and aborting the upload of)
-// anything this mount is still writing to it.
+// Unlink deletes the object. A file open through this mount keeps its
+// data for its descriptors under a hidden key until the last close
+// (unlinked.go).
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
 	key := d.key() + name
 	if ch := d.GetChild(name); ch != nil {
 		if fn, ok := ch.Operations().(*fileNode); ok {
-			fn.discard()
+			done, errno := fn.unlinkOpen(ctx, key, true)
+			if errno != 0 {
+				return errno
+			}
+			if done {
+				d.noteEntry(name, nil)
+				return 0
+			}
 		}
 	}
 	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {

@@ -64,7 +64,8 @@ type Config struct {
 
 // StagingDir is the directory, at the mount's root, where the write-back
 // layer assembles parts too large for memory (writeback.Config
-// StagingPrefix). It is hidden: lookups say ENOENT, listings omit it.
+// StagingPrefix) and where files unlinked while open keep their data
+// (unlinked.go). It is hidden: lookups say ENOENT, listings omit it.
 const StagingDir = ".obsfs-staging"
 
 // Defaults of DefaultConfig.
