@@ -215,11 +215,11 @@ func samePerms(a, b attr) bool {
 // the kernel checked want against, want is checked here against them and
 // the kernel is told to drop its copy. With mu held.
 func (n *fileNode) checkUnseenLocked(ctx context.Context, want uint32) syscall.Errno {
-	if n.metaLoaded || !n.exists {
-		return 0
+	if n.metaLoaded || !n.exists || n.wf != nil {
+		return 0 // an open file's attributes were read at its first open
 	}
 	shown := n.a
-	if errno := n.loadMetaLocked(detach(ctx)); errno != 0 {
+	if errno := n.headLocked(detach(ctx), n.key()); errno != 0 {
 		return errno
 	}
 	if samePerms(shown, n.a) {

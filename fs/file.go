@@ -122,6 +122,12 @@ func (n *fileNode) revalidateLocked(ctx context.Context, key string) syscall.Err
 	if !n.exists || n.wf != nil || time.Since(n.fetched) <= fsys.cfg.StatCacheTTL {
 		return 0
 	}
+	return n.headLocked(ctx, key)
+}
+
+// headLocked reads the object's version and attributes from the store.
+func (n *fileNode) headLocked(ctx context.Context, key string) syscall.Errno {
+	fsys := n.fsys
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if err != nil {
