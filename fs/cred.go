@@ -17,10 +17,10 @@ import (
 // against the attributes obsfs last gave it. Those are right except for
 // an object seen only in a listing, which carries no metadata: its
 // attributes are the --file-mode/--uid/--gid defaults until obsfs reads
-// the object's own (README, "Metadata"). Opening such a file reads them
-// first and, if they differ from what the kernel saw, checks the open
-// against them here (mayAccess); the kernel is then told to drop what it
-// holds. A write without CAP_FSETID clears setuid/setgid like ext4 does,
+// the object's own (README, "Metadata"). Opening such a file, by a user
+// other than root and obsfs's own, reads them first and, if they differ
+// from what the kernel saw, checks the open against them here
+// (mayAccess); the kernel is then told to drop what it holds. A write without CAP_FSETID clears setuid/setgid like ext4 does,
 // including writes that bypass the kernel's page cache (FOPEN_DIRECT_IO),
 // for which the kernel does not.
 
@@ -213,10 +213,15 @@ func samePerms(a, b attr) bool {
 // checkUnseenLocked: a file whose attributes came from a listing (the
 // defaults) has its own read first (HEAD), and if they differ from what
 // the kernel checked want against, want is checked here against them and
-// the kernel is told to drop its copy. With mu held.
+// the kernel is told to drop its copy. Opens by root (who may read and
+// write anything) and by the user obsfs runs as (who holds the bucket's
+// keys) are not checked: they cost no request. With mu held.
 func (n *fileNode) checkUnseenLocked(ctx context.Context, want uint32) syscall.Errno {
 	if n.metaLoaded || !n.exists || n.wf != nil {
 		return 0 // an open file's attributes were read at its first open
+	}
+	if c, ok := fuse.FromContext(ctx); !ok || c.Uid == 0 || c.Uid == n.fsys.self {
+		return 0
 	}
 	shown := n.a
 	if errno := n.headLocked(detach(ctx), n.key()); errno != 0 {

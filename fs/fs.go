@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,6 +140,8 @@ type FS struct {
 	meta *ristretto.Cache[string, attr]
 	// renameMu serialises renames (they move many keys and inodes).
 	renameMu sync.Mutex
+	// self is the uid obsfs runs as: the user holding the bucket's keys.
+	self uint32
 }
 
 // New builds the filesystem over store, writing through wb.
@@ -153,7 +156,7 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc}
+	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid())}
 	fsys.root = &dirNode{node: node{fsys: fsys}, loaded: true}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
 	return fsys, nil
