@@ -41,6 +41,7 @@ func openToOthers(t *testing.T, m *mounttest.Mount) {
 func asOther(script string) (string, error) {
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "LC_ALL=C") // error messages in English
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
