@@ -595,8 +595,8 @@ func TestCLIFailures(t *testing.T) {
 					}
 				}
 				// No obsfs left behind (the daemon's child reports before
-				// it exits: give it a moment).
-				deadline := time.Now().Add(5 * time.Second)
+				// it exits: give it a moment, ample on a loaded machine).
+				deadline := time.Now().Add(30 * time.Second)
 				for {
 					var extra []int
 					for _, pid := range obsfsPids(s.dir) {
