@@ -54,6 +54,9 @@ type options struct {
 	debugFUSE  bool
 	cpuProfile string
 	poison     bool
+	// syslogAddr is "network:address" of the syslog to use instead of
+	// the local one (tests).
+	syslogAddr string
 }
 
 // sizeValue is a pflag.Value for byte sizes: "8388608", "8MiB", "512M"
@@ -151,6 +154,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fl.MarkHidden("cpu-profile")
 	fl.BoolVar(&o.poison, "debug-poison-pages", false, "overwrite every page buffer returned to the pool (tests: a use after release shows as wrong bytes)")
 	_ = fl.MarkHidden("debug-poison-pages")
+	fl.StringVar(&o.syslogAddr, "debug-syslog-address", "", "network:address of the syslog to log to instead of the local one, e.g. unixgram:/tmp/log (tests)")
+	_ = fl.MarkHidden("debug-syslog-address")
 	return fl
 }
 
