@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -134,6 +135,9 @@ type FS struct {
 	meta *ristretto.Cache[string, attr]
 	// renameMu serialises renames (they move many keys and inodes).
 	renameMu sync.Mutex
+	// bucketGone is set once the store said the bucket does not exist
+	// (logged once).
+	bucketGone atomic.Bool
 }
 
 // New builds the filesystem over store, writing through wb.

@@ -1,0 +1,83 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/obsfs/obsfs/integration/miniotest"
+	"github.com/obsfs/obsfs/integration/mounttest"
+	"github.com/obsfs/obsfs/obsclient"
+)
+
+// This file tests what a mount shows of unusual bucket contents, put
+// there by other clients: a bucket deleted under the mount, an object
+// next to a directory of the same name, a name that is not UTF-8.
+
+// waitErrno polls op until it fails with want (a cached answer may hold
+// until --stat-cache-ttl passes); the deadline only bounds a failure.
+func waitErrno(t *testing.T, what string, want syscall.Errno, op func() error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err = op()
+		if errors.Is(err, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v, want %v", what, err, want)
+		}
+	}
+}
+
+// TestBucketDeleted deletes the mounted bucket out of band: every
+// operation then fails with EIO — a listing is not an empty directory,
+// a name is not absent — and the log says why in one line, however many
+// operations fail. The mount still unmounts cleanly.
+func TestBucketDeleted(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	m := mounttest.Start(t, srv, mounttest.Options{Args: []string{"--stat-cache-ttl", "1s"}})
+	if err := os.MkdirAll(m.Path("dir/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"file", "dir/inner"} {
+		if err := os.WriteFile(m.Path(rel), []byte(rel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.ReadDir(m.Dir); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	out, err := m.Client.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: m.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []obsclient.ObjectID
+	for _, o := range out.Contents {
+		ids = append(ids, obsclient.ObjectID{Key: o.Key})
+	}
+	if _, err := m.Client.DeleteObjects(ctx, &obsclient.DeleteObjectsInput{Bucket: m.Bucket, Objects: ids, Quiet: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Client.DeleteBucket(ctx, m.Bucket); err != nil {
+		t.Fatal(err)
+	}
+
+	waitErrno(t, "readdir of the root", syscall.EIO, func() error { _, err := os.ReadDir(m.Dir); return err })
+	waitErrno(t, "readdir of a directory", syscall.EIO, func() error { _, err := os.ReadDir(m.Path("dir")); return err })
+	waitErrno(t, "stat of a file", syscall.EIO, func() error { _, err := os.Stat(m.Path("file")); return err })
+	waitErrno(t, "stat of a name never seen", syscall.EIO, func() error { _, err := os.Stat(m.Path("never-seen")); return err })
+	waitErrno(t, "reading a file", syscall.EIO, func() error { _, err := os.ReadFile(m.Path("dir/inner")); return err })
+	waitErrno(t, "creating a file", syscall.EIO, func() error { return os.WriteFile(m.Path("new"), []byte("x"), 0o644) })
+	waitErrno(t, "mkdir", syscall.EIO, func() error { return os.Mkdir(m.Path("newdir"), 0o755) })
+
+	if n := strings.Count(m.Log(), "does not exist any more"); n != 1 {
+		t.Errorf("the log says the bucket is gone %d times, want once:\n%s", n, m.LogTail(4000))
+	}
+}
