@@ -89,9 +89,11 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	fsys := d.fsys
 	parentKey := d.key()
 	key, errno := fsys.checkName(parentKey, name, false)
-	if errno == syscall.EILSEQ || errno == syscall.EINVAL || d.hides(name) {
+	if errno == syscall.EINVAL || d.hides(name) {
 		return nil, syscall.ENOENT
 	}
+	// A name that is not UTF-8 is EILSEQ, whether or not a listing shows
+	// it (a store may list such a key; none can be read or written).
 	if errno != 0 {
 		return nil, errno
 	}

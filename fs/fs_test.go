@@ -426,6 +426,41 @@ func TestNameErrors(t *testing.T) {
 	}
 }
 
+// TestListedNonUTF8Name: a key that is not UTF-8, which a store may list,
+// shows in the listing, and every access to it fails with EILSEQ, as for
+// a name the program makes up.
+func TestListedNonUTF8Name(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	const bad = "caf\xe9"
+	m.put(t, bad, []byte("latin-1"), nil)
+	m.put(t, "ok", []byte("ok"), nil)
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, "|") != bad+"|ok" {
+		t.Errorf("readdir %q, want %q and ok", names, bad)
+	}
+	for _, name := range []string{bad, "never-listed-\xff"} {
+		if _, err := os.Lstat(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("lstat %q: %v, want EILSEQ", name, err)
+		}
+		if _, err := os.ReadFile(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("read %q: %v, want EILSEQ", name, err)
+		}
+		if err := os.Remove(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("remove %q: %v, want EILSEQ", name, err)
+		}
+	}
+	if got, ok := m.store.Object(bad); !ok || string(got) != "latin-1" {
+		t.Errorf("the object %q is %q (exists %v)", bad, got, ok)
+	}
+}
+
 func TestSymlink(t *testing.T) {
 	m := mount(t, hostileCache{}, nil)
 	if err := os.Symlink("../some/target", m.path("link")); err != nil {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,5 +82,73 @@ func TestBucketDeleted(t *testing.T) {
 
 	if n := strings.Count(m.Log(), "does not exist any more"); n != 1 {
 		t.Errorf("the log says the bucket is gone %d times, want once:\n%s", n, m.LogTail(4000))
+	}
+}
+
+// TestListedNonUTF8Name puts a key that is not UTF-8 in the bucket and
+// checks that the mount lists it and answers EILSEQ for it, as for any
+// name that is not UTF-8 (README, "Names"). MinIO refuses such a key
+// through its API, but lists one it finds on its disk — the way a store
+// may list keys written by a laxer client — so the test makes it there,
+// as a copy of an object's directory (MinIO's single-drive layout is
+// DATA/BUCKET/KEY/xl.meta).
+func TestListedNonUTF8Name(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	m := mounttest.Start(t, srv, mounttest.Options{Args: []string{"--stat-cache-ttl", "1s"}})
+	const bad = "latin1-caf\xe9"
+	putObjects(t, m, []string{"good"}, func(string) []byte { return []byte("good") }, nil)
+	src := filepath.Join(srv.DataDir, m.Bucket, "good")
+	if out, err := exec.Command("cp", "-a", src, filepath.Join(srv.DataDir, m.Bucket, bad)).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v: %s", src, err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := m.Client.ListObjects(t.Context(), &obsclient.ListObjectsInput{Bucket: m.Bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(out.Contents, func(o obsclient.ObjectInfo) bool { return o.Key == bad }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MinIO does not list the key %q made on its disk: %+v", bad, out.Contents)
+		}
+	}
+
+	var names []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ents, err := os.ReadDir(m.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = names[:0]
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if slices.Contains(names, bad) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readdir %q, want %q listed", names, bad)
+		}
+	}
+	if !slices.Equal(names, []string{"good", bad}) {
+		t.Errorf("readdir %q, want good and %q", names, bad)
+	}
+	for _, name := range []string{bad, "never-listed-\xff"} {
+		if _, err := os.Lstat(m.Path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("lstat %q: %v, want EILSEQ", name, err)
+		}
+		if _, err := os.ReadFile(m.Path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("read %q: %v, want EILSEQ", name, err)
+		}
+		if err := os.WriteFile(m.Path(name), []byte("x"), 0o644); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("write %q: %v, want EILSEQ", name, err)
+		}
+	}
+	if got := m.Object(t, "good"); string(got) != "good" {
+		t.Errorf("good: object is %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(srv.DataDir, m.Bucket, bad, "xl.meta")); err != nil {
+		t.Errorf("the key %q is gone from MinIO's disk: %v", bad, err)
 	}
 }
