@@ -152,3 +152,92 @@ func TestListedNonUTF8Name(t *testing.T) {
 		t.Errorf("the key %q is gone from MinIO's disk: %v", bad, err)
 	}
 }
+
+// TestDirectoryHidesObject puts an object "d" next to a directory "d/"
+// out of band: the directory wins — stat, ls and find show a directory —
+// and the object is reachable as d.obsfs-file, which reads it, renames it
+// away and unlinks it; the bucket keeps both until then. (MinIO lists the
+// object next to the directory only when the directory has a marker "d/",
+// and hides the other keys under "d/" from its listings: they can be
+// reached by name only. S3 and OBS list both.)
+func TestDirectoryHidesObject(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	m := mounttest.Start(t, srv, mounttest.Options{Args: []string{"--stat-cache-ttl", "1s"}})
+	const alias = "d.obsfs-file"
+	putObjects(t, m, []string{"d/", "d", "d/x", "e/", "e"}, func(k string) []byte {
+		if strings.HasSuffix(k, "/") {
+			return nil
+		}
+		return []byte("object " + k)
+	}, nil)
+
+	// One name at a time, before any listing.
+	if st, err := os.Stat(m.Path("d")); err != nil || !st.IsDir() {
+		t.Fatalf("stat d: %v, want a directory", err)
+	}
+	if got, err := os.ReadFile(m.Path(alias)); err != nil || string(got) != "object d" {
+		t.Fatalf("cat %s: %q, %v", alias, got, err)
+	}
+	if got, err := os.ReadFile(m.Path("d/x")); err != nil || string(got) != "object d/x" {
+		t.Fatalf("cat d/x: %q, %v", got, err)
+	}
+	// Listed.
+	out, err := exec.Command("find", m.Dir, "-printf", "%P %y\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("find: %v: %s", err, out)
+	}
+	found := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, want := range []string{"d d", alias + " f", "e d", "e.obsfs-file f"} {
+		if !slices.Contains(found, want) {
+			t.Errorf("find shows %q, want %q among them", found, want)
+		}
+	}
+	// The directory works as one.
+	if err := os.WriteFile(m.Path("d/new"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Object(t, "d/new"); string(got) != "new" {
+		t.Errorf("d/new: object is %q", got)
+	}
+	if got := m.Object(t, "d"); string(got) != "object d" {
+		t.Errorf("d: object is %q", got)
+	}
+	// Names ending in the alias suffix are reserved.
+	if err := os.WriteFile(m.Path("new.obsfs-file"), nil, 0o644); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("creating new.obsfs-file: %v, want EACCES", err)
+	}
+	if h := m.Head(t, "new.obsfs-file"); h != nil {
+		t.Errorf("object new.obsfs-file exists")
+	}
+
+	// Renamed away: the object moves, the directory stays.
+	if err := os.Rename(m.Path(alias), m.Path("d-object")); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.Head(t, "d"); h != nil {
+		t.Errorf("object d still exists after mv %s d-object", alias)
+	}
+	if got := m.Object(t, "d-object"); string(got) != "object d" {
+		t.Errorf("d-object: object is %q", got)
+	}
+	if got := m.Object(t, "d/x"); string(got) != "object d/x" {
+		t.Errorf("d/x: object is %q", got)
+	}
+	if st, err := os.Stat(m.Path("d")); err != nil || !st.IsDir() {
+		t.Errorf("stat d after the rename: %v, want a directory", err)
+	}
+	if _, err := os.Stat(m.Path(alias)); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("stat %s after the rename: %v, want ENOENT", alias, err)
+	}
+	// Unlinked: the object goes, the directory stays.
+	if err := os.Remove(m.Path("e.obsfs-file")); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.Head(t, "e"); h != nil {
+		t.Errorf("object e still exists after rm e.obsfs-file")
+	}
+	if h := m.Head(t, "e/"); h == nil {
+		t.Errorf("the marker e/ is gone after rm e.obsfs-file")
+	}
+	m.RequireNoUploads(t)
+}
