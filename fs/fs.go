@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -68,6 +69,22 @@ type Config struct {
 // StagingPrefix) and where files unlinked while open keep their data
 // (unlinked.go). It is hidden: lookups say ENOENT, listings omit it.
 const StagingDir = ".obsfs-staging"
+
+// FileAliasSuffix names an object that a directory of the same name
+// hides. Where the bucket holds both an object "d" and keys under "d/",
+// the directory "d" wins (it holds more) and the object is shown as
+// "d.obsfs-file": reading, writing, stat, rename and unlink of that name
+// act on the object "d". The alias exists only while the directory does;
+// names ending in the suffix are otherwise reserved: they cannot be
+// created (EACCES), and keys ending in it are not listed.
+const FileAliasSuffix = ".obsfs-file"
+
+// aliasTarget returns the name an alias stands for: "d" for
+// "d.obsfs-file".
+func aliasTarget(name string) (string, bool) {
+	base, ok := strings.CutSuffix(name, FileAliasSuffix)
+	return base, ok && base != ""
+}
 
 // Defaults of DefaultConfig.
 const (
@@ -142,6 +159,9 @@ type FS struct {
 	renameMu sync.Mutex
 	// self is the uid obsfs runs as: the user holding the bucket's keys.
 	self uint32
+	// bucketGone is set once the store said the bucket does not exist
+	// (logged once).
+	bucketGone atomic.Bool
 }
 
 // New builds the filesystem over store, writing through wb.
@@ -203,8 +223,21 @@ func (fsys *FS) MountOptions() *fusefs.Options {
 	}
 }
 
-// keyFor maps a path relative to the mount root to an object key.
-func (fsys *FS) keyFor(rel string) string { return fsys.cfg.Prefix + rel }
+// keyFor maps a path relative to the mount root to an object key; a
+// last component that is an alias (FileAliasSuffix) maps to the object
+// it stands for.
+func (fsys *FS) keyFor(rel string) string {
+	i := strings.LastIndexByte(rel, '/') + 1
+	return keyIn(fsys.cfg.Prefix+rel[:i], rel[i:])
+}
+
+// keyIn is the key of name in the directory of prefix parentKey.
+func keyIn(parentKey, name string) string {
+	if base, ok := aliasTarget(name); ok {
+		return parentKey + base
+	}
+	return parentKey + name
+}
 
 // detach returns a context for store I/O that keeps the request's values
 // (caller credentials) but not its cancellation: see the package doc.
@@ -263,6 +296,9 @@ func (fsys *FS) checkName(parentKey, name string, dir bool) (string, syscall.Err
 	}
 	if name == StagingDir && parentKey == fsys.cfg.Prefix {
 		return "", syscall.EACCES // reserved for staged parts
+	}
+	if _, ok := aliasTarget(name); ok {
+		return "", syscall.EACCES // reserved for objects hidden by a directory
 	}
 	return key, 0
 }

@@ -473,6 +473,172 @@ func TestDirectories(t *testing.T) {
 	}
 }
 
+// TestDirectoryHidesObject: an object "d" next to keys "d/…" (which S3
+// lists both of) shows as the directory d, and the object stays
+// reachable as d.obsfs-file — read, written, renamed, unlinked — until
+// the directory goes away.
+func TestDirectoryHidesObject(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	for key, data := range map[string]string{"d": "object d", "d/x": "x", "e": "object e", "e/y": "y", "f": "object f", "f/": "",
+		"z" + FileAliasSuffix: "a key with the reserved suffix"} {
+		m.put(t, key, []byte(data), nil)
+	}
+	const alias = "d" + FileAliasSuffix
+	read := func(rel string) string {
+		t.Helper()
+		data, err := os.ReadFile(m.path(rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	listing := func(rel string) string {
+		t.Helper()
+		ents, err := os.ReadDir(m.path(rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			kind := "f"
+			if e.IsDir() {
+				kind = "d"
+			}
+			names = append(names, e.Name()+":"+kind)
+		}
+		return strings.Join(names, " ")
+	}
+	// Asked of the store one name at a time (no listing yet)...
+	if st, err := os.Stat(m.path("d")); err != nil || !st.IsDir() {
+		t.Fatalf("stat d: %v, want a directory", err)
+	}
+	if got := read(alias); got != "object d" {
+		t.Errorf("%s holds %q", alias, got)
+	}
+	if got := read("d/x"); got != "x" {
+		t.Errorf("d/x holds %q", got)
+	}
+	// ... and listed.
+	if got, want := listing(""), "d:d "+alias+":f e:d e"+FileAliasSuffix+":f f:d f"+FileAliasSuffix+":f"; got != want {
+		t.Errorf("listing %q, want %q", got, want)
+	}
+	if _, err := os.Stat(m.path("z" + FileAliasSuffix)); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("stat of a listed key with the reserved suffix: %v, want ENOENT", err)
+	}
+	// Written through the alias.
+	if err := os.WriteFile(m.path(alias), []byte("new d"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("d"); string(got) != "new d" {
+		t.Errorf("object d is %q after a write to %s", got, alias)
+	}
+	// Reserved names cannot be made.
+	for _, mk := range []func(string) error{
+		func(p string) error { return os.WriteFile(p, nil, 0o644) },
+		func(p string) error { return os.Mkdir(p, 0o755) },
+		func(p string) error { return os.Rename(m.path("d/x"), p) },
+	} {
+		if err := mk(m.path("new" + FileAliasSuffix)); !errors.Is(err, syscall.EACCES) {
+			t.Errorf("making new%s: %v, want EACCES", FileAliasSuffix, err)
+		}
+	}
+	// Renamed away: the object moves, the directory stays.
+	if err := os.Rename(m.path(alias), m.path("d-object")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.store.Object("d"); ok {
+		t.Errorf("object d still there (%q) after renaming %s", got, alias)
+	}
+	if got, want := listing(""), "d:d d-object:f e:d e"+FileAliasSuffix+":f f:d f"+FileAliasSuffix+":f"; got != want {
+		t.Errorf("listing after the rename %q, want %q", got, want)
+	}
+	if got := read("d-object"); got != "new d" {
+		t.Errorf("d-object holds %q", got)
+	}
+	// Unlinked: the object goes, the directory stays.
+	if err := os.Remove(m.path("e" + FileAliasSuffix)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.store.Object("e"); ok {
+		t.Errorf("object e still there after unlinking its alias")
+	}
+	if got, _ := m.store.Object("e/y"); string(got) != "y" {
+		t.Errorf("e/y is %q", got)
+	}
+	// Once the directory goes, the object is shown under its own name.
+	if got, want := listing(""), "d:d d-object:f e:d f:d f"+FileAliasSuffix+":f"; got != want {
+		t.Errorf("listing %q, want %q", got, want)
+	}
+	if err := syscall.Rmdir(m.path("f")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listing(""), "d:d d-object:f e:d f:f"; got != want {
+		t.Errorf("listing after rmdir f %q, want %q", got, want)
+	}
+	if got := read("f"); got != "object f" {
+		t.Errorf("f holds %q", got)
+	}
+
+	// The object and the directory's keys on two pages of a listing.
+	t.Run("page boundary", func(t *testing.T) {
+		m := mount(t, hostileCache{}, nil)
+		// Listings are in key order, where "p" comes before "p/": the
+		// object ends page 1, its directory starts page 2. On page 2 the
+		// directory q/ is taken before the object q (prefixes first).
+		for i := range 999 {
+			m.put(t, fmt.Sprintf("a%03d", i), nil, nil)
+		}
+		m.put(t, "p", []byte("object p"), nil)
+		m.put(t, "p/k", []byte("under p"), nil)
+		m.put(t, "q", []byte("object q"), nil)
+		m.put(t, "q/k", nil, nil)
+		ents, err := os.ReadDir(m.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for _, e := range ents {
+			kinds[e.Name()] = e.IsDir()
+		}
+		for name, dir := range map[string]bool{"p": true, "p" + FileAliasSuffix: false, "q": true, "q" + FileAliasSuffix: false} {
+			if got, ok := kinds[name]; !ok || got != dir {
+				t.Errorf("%s: listed %v, directory %v; want listed, directory %v", name, ok, got, dir)
+			}
+		}
+		if got := read2(t, m.path("p"+FileAliasSuffix)); got != "object p" {
+			t.Errorf("p%s holds %q", FileAliasSuffix, got)
+		}
+	})
+}
+
+func TestKeyFor(t *testing.T) {
+	fsys := &FS{cfg: Config{Prefix: "pre/"}}
+	for rel, want := range map[string]string{
+		"":                             "pre/",
+		"a":                            "pre/a",
+		"a/b":                          "pre/a/b",
+		"d" + FileAliasSuffix:          "pre/d",
+		"a/d" + FileAliasSuffix:        "pre/a/d",
+		FileAliasSuffix:                "pre/" + FileAliasSuffix, // no name before the suffix: not an alias
+		"a/" + FileAliasSuffix:         "pre/a/" + FileAliasSuffix,
+		"x" + FileAliasSuffix + "/y":   "pre/x" + FileAliasSuffix + "/y", // only the last component
+		"d" + FileAliasSuffix + "-not": "pre/d" + FileAliasSuffix + "-not",
+	} {
+		if got := fsys.keyFor(rel); got != want {
+			t.Errorf("keyFor(%q) = %q, want %q", rel, got, want)
+		}
+	}
+}
+
+func read2(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 func TestNameErrors(t *testing.T) {
 	m := mount(t, hostileCache{}, nil)
 	long := strings.Repeat("n", 200)
@@ -504,6 +670,41 @@ func TestNameErrors(t *testing.T) {
 	}
 	if err := syscall.Mkfifo(m.path("fifo"), 0o644); !errors.Is(err, syscall.EPERM) {
 		t.Errorf("mkfifo: %v, want EPERM", err)
+	}
+}
+
+// TestListedNonUTF8Name: a key that is not UTF-8, which a store may list,
+// shows in the listing, and every access to it fails with EILSEQ, as for
+// a name the program makes up.
+func TestListedNonUTF8Name(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	const bad = "caf\xe9"
+	m.put(t, bad, []byte("latin-1"), nil)
+	m.put(t, "ok", []byte("ok"), nil)
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, "|") != bad+"|ok" {
+		t.Errorf("readdir %q, want %q and ok", names, bad)
+	}
+	for _, name := range []string{bad, "never-listed-\xff"} {
+		if _, err := os.Lstat(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("lstat %q: %v, want EILSEQ", name, err)
+		}
+		if _, err := os.ReadFile(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("read %q: %v, want EILSEQ", name, err)
+		}
+		if err := os.Remove(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("remove %q: %v, want EILSEQ", name, err)
+		}
+	}
+	if got, ok := m.store.Object(bad); !ok || string(got) != "latin-1" {
+		t.Errorf("the object %q is %q (exists %v)", bad, got, ok)
 	}
 }
 

@@ -39,7 +39,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	fsys.renameMu.Lock()
 	defer fsys.renameMu.Unlock()
 
-	srcKey := d.key() + name
+	srcKey, _, errno := d.childKey(name)
+	if errno != 0 {
+		return errno
+	}
 	dstKey, errno := fsys.checkName(nd.key(), newName, false)
 	if errno != 0 {
 		return errno

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -311,6 +312,31 @@ func writeSecret(t *testing.T, content string, mode os.FileMode) string {
 	return p
 }
 
+// TestSecretOwner checks the owner rule of secret files: the mounting
+// user's or root's, nobody else's.
+func TestSecretOwner(t *testing.T) {
+	for _, c := range []struct {
+		owner, euid uint32
+		want        string // "" accepted
+	}{
+		{owner: 1000, euid: 1000},
+		{owner: 0, euid: 1000},
+		{owner: 0, euid: 0},
+		{owner: 1001, euid: 1000, want: "/p is owned by uid 1001, not by you (uid 1000) or root: chown it"},
+		{owner: 1000, euid: 0, want: "/p is owned by uid 1000, not by root: chown it"},
+	} {
+		err := checkSecretOwner("/p", c.owner, c.euid)
+		got := ""
+		if err != nil {
+			// userName adds the user's name where the system knows it.
+			got = regexp.MustCompile(` \([^)]*\),`).ReplaceAllString(err.Error(), ",")
+		}
+		if got != c.want {
+			t.Errorf("owner %d, euid %d: %q, want %q", c.owner, c.euid, got, c.want)
+		}
+	}
+}
+
 func TestCredentialsEnv(t *testing.T) {
 	cases := []struct {
 		name          string
@@ -411,6 +437,28 @@ func TestCredentialsPasswdFile(t *testing.T) {
 			}
 		})
 	}
+	t.Run("owned by another user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give a file to another user (TestSecretOwner covers the rule)")
+		}
+		cleanEnv(t)
+		p := writeSecret(t, "fak:fsk\n", 0o600)
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		o := &options{bucket: "bucket", passwdFile: p}
+		_, _, _, err := o.credentials()
+		if err == nil || !strings.Contains(err.Error(), p+" is owned by uid 65534") || !strings.HasSuffix(err.Error(), "not by root: chown it") {
+			t.Fatalf("credentials() error %v; want the file refused for its owner", err)
+		}
+		checkOneLine(t, err.Error())
+		if err := os.Chown(p, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if ak, _, _, err := o.credentials(); err != nil || ak != "fak" {
+			t.Fatalf("owned by root again: credentials() = %q, %v", ak, err)
+		}
+	})
 	t.Run("missing file", func(t *testing.T) {
 		cleanEnv(t)
 		o := &options{bucket: "bucket", passwdFile: filepath.Join(t.TempDir(), "nope")}
