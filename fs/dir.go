@@ -19,6 +19,8 @@ type dirNode struct {
 	node
 	mu      sync.Mutex
 	a       attr                 // guarded by mu
+	loaded  bool                 // guarded by mu: a comes from the marker, or its absence was seen
+	fetched time.Time            // guarded by mu: when a was loaded
 	entries map[string]listEntry // guarded by mu: the last complete listing
 	listed  time.Time            // guarded by mu: when entries was filled, or last read
 	gen     uint64               // guarded by mu: counts the listings stored in entries
@@ -28,6 +30,7 @@ type dirNode struct {
 type listEntry struct {
 	dir   bool
 	head  bool  // the object's own attributes are known (from a HEAD)
+	mark  bool  // a directory with a marker object (known when head: the probe saw it)
 	attr  *attr // those attributes, when the entry comes from a HEAD
 	size  int64
 	etag  string
@@ -64,6 +67,11 @@ func (d *dirNode) noteEntry(name string, e *listEntry) {
 	}
 	if e == nil {
 		delete(d.entries, name)
+		// An object the name's directory hid is no longer hidden.
+		if hidden, ok := d.entries[name+FileAliasSuffix]; ok {
+			delete(d.entries, name+FileAliasSuffix)
+			d.entries[name] = hidden
+		}
 	} else {
 		d.entries[name] = *e
 	}
@@ -72,11 +80,10 @@ func (d *dirNode) noteEntry(name string, e *listEntry) {
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.mu.Lock()
-	a := d.a
-	d.mu.Unlock()
-	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
-	out.SetTimeout(d.fsys.cfg.StatCacheTTL)
+	if errno := d.revalidate(detach(ctx)); errno != 0 {
+		return errno
+	}
+	d.fillOut(&out.Attr, out.SetTimeout)
 	return 0
 }
 
@@ -87,11 +94,7 @@ var _ = (fusefs.NodeLookuper)((*dirNode)(nil))
 // store (HEAD of the key and a one-key listing of the prefix, in parallel).
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	fsys := d.fsys
-	parentKey := d.key()
-	key, errno := fsys.checkName(parentKey, name, false)
-	if errno == syscall.EILSEQ || errno == syscall.EINVAL || d.hides(name) {
-		return nil, syscall.ENOENT
-	}
+	key, alias, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
 	}
@@ -105,10 +108,20 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	e, found, known := d.cached(name)
 	if !known {
-		var err error
-		e, found, err = d.probe(detach(ctx), key)
+		dir, file, err := d.probeBoth(detach(ctx), key)
 		if err != nil {
 			return nil, fsys.toErrno("lookup", key, err)
+		}
+		switch {
+		case alias: // the object, when a directory hides it
+			found = dir != nil && file != nil
+			if found {
+				e = *file
+			}
+		case dir != nil: // a directory wins over a file of the same name
+			e, found = *dir, true
+		case file != nil:
+			e, found = *file, true
 		}
 	}
 	if !found {
@@ -117,12 +130,51 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return d.childFor(ctx, name, key, e, out)
 }
 
-// probe asks the store whether key is a file or key/ a directory.
+// childKey maps a name in d to its key: the name's own, or for an alias
+// (FileAliasSuffix) that of the object it stands for. ENOENT for a name
+// the store cannot hold or d hides; a name that is not UTF-8 is EILSEQ,
+// whether or not a listing shows it (a store may list such a key; none
+// can be read or written); ENAMETOOLONG past the key length limit.
+func (d *dirNode) childKey(name string) (key string, alias bool, errno syscall.Errno) {
+	base, alias := aliasTarget(name)
+	if !alias {
+		base = name
+	}
+	if d.hides(base) {
+		return "", false, syscall.ENOENT
+	}
+	key, errno = d.fsys.checkName(d.key(), base, false)
+	switch errno {
+	case 0, syscall.EILSEQ, syscall.ENAMETOOLONG:
+		return key, alias, errno
+	}
+	return "", false, syscall.ENOENT // reserved, or not a name at all
+}
+
+// probe asks the store whether key is a file or key/ a directory (which
+// wins when both are).
 func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error) {
+	dir, file, err := d.probeBoth(ctx, key)
+	switch {
+	case err != nil:
+		return listEntry{}, false, err
+	case dir != nil:
+		return *dir, true, nil
+	case file != nil:
+		return *file, true, nil
+	}
+	return listEntry{}, false, nil
+}
+
+// probeBoth asks the store, in parallel, whether key/ is a directory
+// (a one-key listing) and whether key is an object (HEAD). dir is nil
+// when key/ is not a directory; it records whether the directory has a
+// marker (key/ itself).
+func (d *dirNode) probeBoth(ctx context.Context, key string) (dir, file *listEntry, err error) {
 	fsys := d.fsys
 	var head *obsclient.HeadObjectOutput
 	var headErr, listErr error
-	var isDir bool
+	var isDir, marker bool
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -135,24 +187,25 @@ func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error
 		out, err := fsys.store.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key + "/", MaxKeys: 1})
 		listErr = err
 		isDir = err == nil && (len(out.Contents) > 0 || len(out.CommonPrefixes) > 0)
+		// The marker, if any, is the first key under the prefix.
+		marker = isDir && len(out.Contents) > 0 && out.Contents[0].Key == key+"/"
 	}()
 	wg.Wait()
 	if listErr != nil {
-		return listEntry{}, false, listErr
+		return nil, nil, listErr
 	}
 	if isDir {
-		// A directory wins over a file of the same name: it holds more.
-		return listEntry{dir: true}, true, nil
+		dir = &listEntry{dir: true, head: true, mark: marker}
 	}
 	if headErr != nil {
 		if obsclient.IsNotFound(headErr) {
-			return listEntry{}, false, nil
+			return dir, nil, nil
 		}
-		return listEntry{}, false, headErr
+		return nil, nil, headErr
 	}
 	a := parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
 	fsys.rememberMeta(key, head.ETag, a)
-	return listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified, head: true, attr: &a}, true, nil
+	return dir, &listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified, head: true, attr: &a}, nil
 }
 
 // childFor returns the inode for name described by e, reusing a live
@@ -165,16 +218,16 @@ func (d *dirNode) childFor(ctx context.Context, name, key string, e listEntry, o
 	if e.dir {
 		if ch := d.GetChild(name); ch != nil {
 			if cd, ok := ch.Operations().(*dirNode); ok {
-				cd.mu.Lock()
-				a := cd.a
-				cd.mu.Unlock()
-				fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
+				cd.fillOut(&out.Attr, out.SetAttrTimeout)
 				return ch, 0
 			}
 		}
-		cd := &dirNode{node: node{fsys: fsys}, a: fsys.defaultDir(time.Now())}
+		cd, errno := fsys.newDirNode(ctx, key+"/", e)
+		if errno != 0 {
+			return nil, errno
+		}
 		ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
-		fillAttr(&out.Attr, cd.a, 4096, ch.StableAttr().Ino)
+		cd.fillOut(&out.Attr, out.SetAttrTimeout)
 		return ch, 0
 	}
 	var a attr
@@ -250,7 +303,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno)
 		mode := uint32(syscall.S_IFREG)
 		if e.dir {
 			mode = syscall.S_IFDIR
-		} else if a, ok := fsys.knownMeta(prefix+name, e.etag); ok {
+		} else if a, ok := fsys.knownMeta(keyIn(prefix, name), e.etag); ok {
 			mode = a.mode & syscall.S_IFMT
 		}
 		out = append(out, fuse.DirEntry{Name: name, Mode: mode})
@@ -290,21 +343,30 @@ func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry
 		if err != nil {
 			return nil, err
 		}
+		// A directory wins over a file of the same name (it holds more);
+		// the file is then listed under its alias, in whichever order
+		// the two come (a page may end between them).
 		for _, cp := range page.CommonPrefixes {
 			name := strings.TrimSuffix(strings.TrimPrefix(cp, prefix), "/")
-			if validEntryName(name) && !d.hides(name) {
-				entries[name] = listEntry{dir: true}
+			if !d.shows(name) {
+				continue
 			}
+			if e, ok := entries[name]; ok && !e.dir {
+				d.listHidden(entries, name, e)
+			}
+			entries[name] = listEntry{dir: true}
 		}
 		for _, o := range page.Contents {
 			name := strings.TrimPrefix(o.Key, prefix)
-			if !validEntryName(name) {
+			if !d.shows(name) {
 				continue // the directory's own marker, or a name Linux cannot show
 			}
-			if e, ok := entries[name]; ok && e.dir {
-				continue // a directory wins over a file of the same name
+			e := listEntry{size: o.Size, etag: o.ETag, mtime: o.LastModified}
+			if cur, ok := entries[name]; ok && cur.dir {
+				d.listHidden(entries, name, e)
+				continue
 			}
-			entries[name] = listEntry{size: o.Size, etag: o.ETag, mtime: o.LastModified}
+			entries[name] = e
 		}
 		if !page.IsTruncated {
 			return entries, nil
@@ -316,6 +378,21 @@ func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry
 // hides reports names the directory does not show: the staging area at
 // the root.
 func (d *dirNode) hides(name string) bool { return name == StagingDir && d == d.fsys.root }
+
+// shows reports whether a listed name is shown: not hidden, a name Linux
+// can have, not a reserved alias name.
+func (d *dirNode) shows(name string) bool {
+	_, alias := aliasTarget(name)
+	return validEntryName(name) && !alias && !d.hides(name)
+}
+
+// listHidden lists the object name, which the directory name hides, under
+// its alias, if that is a name Linux can have.
+func (d *dirNode) listHidden(entries map[string]listEntry, name string, e listEntry) {
+	if alias := name + FileAliasSuffix; validEntryName(alias) {
+		entries[alias] = e
+	}
+}
 
 // validEntryName reports whether a listed name can be shown as a
 // directory entry.
@@ -340,7 +417,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, fsys.toErrno("mkdir", key, err)
 	}
 	d.noteEntry(name, &listEntry{dir: true})
-	cd := &dirNode{node: node{fsys: fsys}, a: a, entries: map[string]listEntry{}, listed: time.Now()}
+	cd := &dirNode{node: node{fsys: fsys}, a: a, loaded: true, fetched: time.Now(), entries: map[string]listEntry{}, listed: time.Now()}
 	ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
 	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
@@ -377,14 +454,25 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
-// Unlink deletes the object, first discarding (and aborting the upload of)
-// anything this mount is still writing to it.
+// Unlink deletes the object. A file open through this mount keeps its
+// data for its descriptors under a hidden key until the last close
+// (unlinked.go).
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
-	key := d.key() + name
+	key, _, errno := d.childKey(name)
+	if errno != 0 {
+		return errno
+	}
 	if ch := d.GetChild(name); ch != nil {
 		if fn, ok := ch.Operations().(*fileNode); ok {
-			fn.discard()
+			done, errno := fn.unlinkOpen(ctx, key, true)
+			if errno != 0 {
+				return errno
+			}
+			if done {
+				d.noteEntry(name, nil)
+				return 0
+			}
 		}
 	}
 	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
@@ -506,14 +594,18 @@ var _ = (fusefs.NodeSetattrer)((*dirNode)(nil))
 // marker of an implicit directory).
 func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := d.fsys
+	ctx = detach(ctx)
+	if errno := d.revalidate(ctx); errno != 0 {
+		return errno // the marker's other attributes must survive the rewrite
+	}
 	d.mu.Lock()
 	a := applySetattr(d.a, in)
 	d.mu.Unlock()
-	if errno := d.writeMarker(detach(ctx), a); errno != 0 {
+	if errno := d.writeMarker(ctx, a); errno != 0 {
 		return errno
 	}
 	d.mu.Lock()
-	d.a = a
+	d.a, d.loaded, d.fetched = a, true, time.Now()
 	d.mu.Unlock()
 	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
 	out.SetTimeout(fsys.cfg.StatCacheTTL)

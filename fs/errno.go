@@ -34,7 +34,11 @@ func errno(err error) syscall.Errno {
 	}
 	if e := obsclient.AsError(err); e != nil {
 		switch e.Code {
-		case "NoSuchKey", "NoSuchBucket", "NotFound":
+		case "NoSuchBucket":
+			// The bucket went away under the mount: no name in it can be
+			// said to exist or not. A store failure, not an absence.
+			return syscall.EIO
+		case "NoSuchKey", "NotFound":
 			return syscall.ENOENT
 		case "BucketNotEmpty":
 			return syscall.ENOTEMPTY
@@ -71,6 +75,15 @@ func (fsys *FS) toErrno(op, key string, err error) syscall.Errno {
 	if id := obsclient.RequestID(err); id != "" {
 		log = log.WithField("req_id", id)
 	}
+	if bucketGone(err) {
+		// One line says it, not one per operation.
+		if fsys.bucketGone.CompareAndSwap(false, true) {
+			log.WithError(err).Errorf("bucket %s does not exist any more (deleted?): every operation fails with EIO", fsys.cfg.Bucket)
+		} else {
+			log.WithError(err).Debug("operation failed")
+		}
+		return e
+	}
 	switch e {
 	case syscall.ENOENT, syscall.EEXIST, syscall.ENOTEMPTY, syscall.ENAMETOOLONG, syscall.EINTR:
 		log.WithError(err).Debug("operation failed")
@@ -78,4 +91,10 @@ func (fsys *FS) toErrno(op, key string, err error) syscall.Errno {
 		log.WithError(err).Error("operation failed")
 	}
 	return e
+}
+
+// bucketGone reports a store error saying that the bucket does not exist.
+func bucketGone(err error) bool {
+	e := obsclient.AsError(err)
+	return e != nil && e.Code == "NoSuchBucket"
 }

@@ -29,6 +29,7 @@ func TestErrno(t *testing.T) {
 		{wrap(fmt.Errorf("%w: bad", obsclient.ErrInvalidArgument)), syscall.EINVAL},
 		{wrap(&obsclient.Error{Status: 404, Code: "NoSuchKey"}), syscall.ENOENT},
 		{wrap(&obsclient.Error{Status: 404, Code: "NoSuchUpload"}), syscall.ENOENT},
+		{wrap(&obsclient.Error{Status: 404, Code: "NoSuchBucket"}), syscall.EIO},
 		{wrap(&obsclient.Error{Status: 403, Code: "AccessDenied"}), syscall.EACCES},
 		{wrap(&obsclient.Error{Status: 409, Code: "BucketNotEmpty"}), syscall.ENOTEMPTY},
 		{wrap(&obsclient.Error{Status: 400, Code: "EntityTooLarge"}), syscall.EFBIG},

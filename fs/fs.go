@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -33,7 +35,10 @@ type Bucket interface {
 
 var _ Bucket = (*obsclient.Client)(nil)
 
-// Config configures the filesystem.
+// Config configures the filesystem. Start from DefaultConfig: in a Config
+// every value means what it says, zeros included (a StatCacheTTL of 0 is
+// no caching, a FileMode of 0 is no permission bits); only Logger has a
+// fallback when nil.
 type Config struct {
 	// Bucket and Prefix: the mount shows the keys under Prefix ("" for the
 	// whole bucket, otherwise ending in "/").
@@ -45,44 +50,63 @@ type Config struct {
 	FileMode uint32
 	DirMode  uint32
 	// StatCacheTTL is how long lookups, negative lookups, attributes and
-	// directory listings are trusted before the store is asked again.
-	// Changes made through this mount are visible at once. Default 5s.
+	// directory listings are trusted before the store is asked again; 0
+	// trusts nothing (every lookup and stat asks the store). Changes made
+	// through this mount are visible at once.
 	StatCacheTTL time.Duration
 	// CopyThreshold: renames of objects larger than this use a multipart
-	// copy (UploadPartCopy) instead of one CopyObject. Default 5 GiB, the
+	// copy (UploadPartCopy) instead of one CopyObject. At most 5 GiB, the
 	// CopyObject limit.
 	CopyThreshold int64
 	// SSE is applied to objects written; SSE-C keys also to reads.
 	SSE obsclient.SSE
-	// Logger; default discards.
+	// Logger; nil discards.
 	Logger *logrus.Entry
 }
 
 // StagingDir is the directory, at the mount's root, where the write-back
 // layer assembles parts too large for memory (writeback.Config
-// StagingPrefix). It is hidden: lookups say ENOENT, listings omit it.
+// StagingPrefix) and where files unlinked while open keep their data
+// (unlinked.go). It is hidden: lookups say ENOENT, listings omit it.
 const StagingDir = ".obsfs-staging"
 
-// Defaults for Config.
+// FileAliasSuffix names an object that a directory of the same name
+// hides. Where the bucket holds both an object "d" and keys under "d/",
+// the directory "d" wins (it holds more) and the object is shown as
+// "d.obsfs-file": reading, writing, stat, rename and unlink of that name
+// act on the object "d". The alias exists only while the directory does;
+// names ending in the suffix are otherwise reserved: they cannot be
+// created (EACCES), and keys ending in it are not listed.
+const FileAliasSuffix = ".obsfs-file"
+
+// aliasTarget returns the name an alias stands for: "d" for
+// "d.obsfs-file".
+func aliasTarget(name string) (string, bool) {
+	base, ok := strings.CutSuffix(name, FileAliasSuffix)
+	return base, ok && base != ""
+}
+
+// Defaults of DefaultConfig.
 const (
 	DefaultStatCacheTTL = 5 * time.Second
 	DefaultFileMode     = 0o644
 	DefaultDirMode      = 0o755
 )
 
-func (c Config) withDefaults() Config {
-	if c.StatCacheTTL == 0 {
-		c.StatCacheTTL = DefaultStatCacheTTL
+// DefaultConfig returns the defaults: a 5 s stat cache, modes 0644 and
+// 0755, owner root (set UID and GID to the mounting user's), copies up to
+// 5 GiB in one request. Fill in Bucket (and the rest) before use.
+func DefaultConfig() Config {
+	return Config{
+		StatCacheTTL:  DefaultStatCacheTTL,
+		FileMode:      DefaultFileMode,
+		DirMode:       DefaultDirMode,
+		CopyThreshold: obsclient.MaxPartSize,
 	}
-	if c.CopyThreshold == 0 {
-		c.CopyThreshold = obsclient.MaxPartSize
-	}
-	if c.FileMode == 0 {
-		c.FileMode = DefaultFileMode
-	}
-	if c.DirMode == 0 {
-		c.DirMode = DefaultDirMode
-	}
+}
+
+// withLogger fills in the one value that has a fallback: a nil Logger.
+func (c Config) withLogger() Config {
 	if c.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(discard{})
@@ -97,7 +121,6 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	if err := obsclient.ValidateBucketName(c.Bucket); err != nil {
 		return err
 	}
@@ -134,6 +157,11 @@ type FS struct {
 	meta *ristretto.Cache[string, attr]
 	// renameMu serialises renames (they move many keys and inodes).
 	renameMu sync.Mutex
+	// self is the uid obsfs runs as: the user holding the bucket's keys.
+	self uint32
+	// bucketGone is set once the store said the bucket does not exist
+	// (logged once).
+	bucketGone atomic.Bool
 }
 
 // New builds the filesystem over store, writing through wb.
@@ -141,15 +169,15 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.withLogger()
 	mc, err := ristretto.NewCache(&ristretto.Config[string, attr]{
 		NumCounters: 1 << 20, MaxCost: 100_000, BufferItems: 64, IgnoreInternalCost: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc}
-	fsys.root = &dirNode{node: node{fsys: fsys}}
+	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid())}
+	fsys.root = &dirNode{node: node{fsys: fsys}, loaded: true}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
 	return fsys, nil
 }
@@ -161,16 +189,22 @@ func (fsys *FS) Root() fusefs.InodeEmbedder { return fsys.root }
 func (fsys *FS) Close() { fsys.meta.Close() }
 
 // MountOptions returns the go-fuse options obsfs mounts with: kernel
-// attribute and entry caching for the stat-cache TTL, 1 MiB writes, and a
+// entry caching for the stat-cache TTL (attributes: per reply), 1 MiB writes, and a
 // panic handler that turns a bug into EIO instead of a dead mount.
+//
+// Every node fills in its whole mode and owner, so go-fuse must take them
+// as they are: NullPermissions keeps a mode of 0000 (go-fuse would show
+// 0644), and Options.UID/GID stay unset (go-fuse would show an owner of
+// uid 0 — root — as the mounting user).
 func (fsys *FS) MountOptions() *fusefs.Options {
 	ttl := fsys.cfg.StatCacheTTL
 	return &fusefs.Options{
 		EntryTimeout:    &ttl,
-		AttrTimeout:     &ttl,
 		NegativeTimeout: &ttl,
-		UID:             fsys.cfg.UID,
-		GID:             fsys.cfg.GID,
+		// No AttrTimeout: every reply sets its own, and go-fuse would
+		// replace a timeout of 0 (attributes the kernel must not keep:
+		// dirattr.go) with it.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			FsName:        "obsfs#" + fsys.cfg.Bucket,
 			Name:          "obsfs",
@@ -189,8 +223,21 @@ func (fsys *FS) MountOptions() *fusefs.Options {
 	}
 }
 
-// keyFor maps a path relative to the mount root to an object key.
-func (fsys *FS) keyFor(rel string) string { return fsys.cfg.Prefix + rel }
+// keyFor maps a path relative to the mount root to an object key; a
+// last component that is an alias (FileAliasSuffix) maps to the object
+// it stands for.
+func (fsys *FS) keyFor(rel string) string {
+	i := strings.LastIndexByte(rel, '/') + 1
+	return keyIn(fsys.cfg.Prefix+rel[:i], rel[i:])
+}
+
+// keyIn is the key of name in the directory of prefix parentKey.
+func keyIn(parentKey, name string) string {
+	if base, ok := aliasTarget(name); ok {
+		return parentKey + base
+	}
+	return parentKey + name
+}
 
 // detach returns a context for store I/O that keeps the request's values
 // (caller credentials) but not its cancellation: see the package doc.
@@ -249,6 +296,9 @@ func (fsys *FS) checkName(parentKey, name string, dir bool) (string, syscall.Err
 	}
 	if name == StagingDir && parentKey == fsys.cfg.Prefix {
 		return "", syscall.EACCES // reserved for staged parts
+	}
+	if _, ok := aliasTarget(name); ok {
+		return "", syscall.EACCES // reserved for objects hidden by a directory
 	}
 	return key, 0
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,8 @@ func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Bucket: bucket, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), StatCacheTTL: time.Second, Logger: log}
+	cfg := DefaultConfig()
+	cfg.Bucket, cfg.UID, cfg.GID, cfg.StatCacheTTL, cfg.Logger = bucket, uint32(os.Getuid()), uint32(os.Getgid()), time.Second, log
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -139,7 +141,9 @@ func TestModelThroughMount(t *testing.T) {
 }
 
 func TestListingNeedsNoHeadPerEntry(t *testing.T) {
-	m := mount(t, hostileCache{}, nil)
+	// A TTL longer than the test: the directory's own attributes, read
+	// again (its marker) once older than the TTL, are not what is counted.
+	m := mount(t, hostileCache{}, func(c *Config) { c.StatCacheTTL = time.Minute })
 	for i := 0; i < 1500; i++ {
 		m.put(t, fmt.Sprintf("many/f%04d", i), []byte("x"), nil)
 	}
@@ -336,29 +340,106 @@ func TestRename(t *testing.T) {
 	}
 }
 
-func TestUnlinkAbortsUpload(t *testing.T) {
+// A file unlinked while open stays usable through its descriptors until
+// the last close (kept under a hidden key), then is gone: nothing
+// committed, no upload or hidden object left.
+func TestUnlinkWhileOpen(t *testing.T) {
 	m := mount(t, hostileCache{}, nil)
-	f, err := os.Create(m.path("doomed"))
+	m.put(t, "old", bytes.Repeat([]byte("o"), 3<<20+7), nil) // read back after the unlink from the hidden copy
+	f, err := os.OpenFile(m.path("old"), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write(bytes.Repeat([]byte("x"), 3<<20+5)); err != nil {
+	w, err := os.Create(m.path("doomed"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(m.path("doomed")); err != nil {
+	doomed := bytes.Repeat([]byte("x"), 3<<20+5) // parts uploaded before the unlink
+	if _, err := w.Write(doomed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write([]byte("more")); !errors.Is(err, syscall.EIO) {
-		t.Errorf("write after unlink: %v, want EIO", err)
+	for _, name := range []string{"old", "doomed"} {
+		if err := os.Remove(m.path(name)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(m.path(name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("stat of %s after unlink: %v", name, err)
+		}
+		if _, ok := m.store.Object(name); ok {
+			t.Errorf("%s still in the store after unlink", name)
+		}
 	}
-	if err := f.Close(); err != nil {
-		t.Errorf("close after unlink: %v, want nil (nothing to make durable)", err)
+	if _, err := w.Write([]byte("more")); err != nil {
+		t.Errorf("write after unlink: %v", err)
 	}
-	if _, ok := m.store.Object("doomed"); ok {
-		t.Fatal("unlinked file was committed")
+	if _, err := f.WriteAt([]byte("new"), 1); err != nil {
+		t.Errorf("write after unlink: %v", err)
 	}
-	if n := m.store.Uploads(); n != 0 {
-		t.Fatalf("%d uploads left after unlink", n)
+	want := bytes.Repeat([]byte("o"), 3<<20+7)
+	copy(want[1:], "new")
+	if got, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<30)); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("read after unlink: %d bytes, %v; want %d", len(got), err, len(want))
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(w.Fd()), &st); err != nil || st.Nlink != 0 || st.Size != int64(len(doomed)+4) {
+		t.Errorf("fstat after unlink: nlink %d size %d, %v; want 0 and %d", st.Nlink, st.Size, err, len(doomed)+4)
+	}
+	if err := w.Sync(); err != nil {
+		t.Errorf("fsync after unlink: %v", err)
+	}
+	for _, c := range []*os.File{w, f} {
+		if err := c.Close(); err != nil {
+			t.Errorf("close after unlink: %v, want nil", err)
+		}
+	}
+	// The last close's RELEASE reaches obsfs after close(2) returned.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		keys, uploads := m.store.Keys(), m.store.Uploads()
+		if len(keys) == 0 && uploads == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the last close: keys %q and %d uploads left", keys, uploads)
+		}
+	}
+}
+
+// A file replaced by a rename while open keeps its content for its
+// descriptors (the pattern of atomic replacement: write a temporary file,
+// rename it over the old one while readers have it open).
+func TestRenameOverOpenFile(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	m.put(t, "target", []byte("old content"), nil)
+	r, err := os.Open(m.path("target"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m.path("tmp"), []byte("new content, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(m.path("tmp"), m.path("target")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r); err != nil || string(got) != "old content" {
+		t.Errorf("the replaced file's descriptor reads %q, %v", got, err)
+	}
+	if got, err := os.ReadFile(m.path("target")); err != nil || string(got) != "new content, longer" {
+		t.Errorf("the new file reads %q, %v", got, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		keys := m.store.Keys()
+		if len(keys) == 1 && keys[0] == "target" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the last close: keys %q, want only target", keys)
+		}
+	}
+	if got, _ := m.store.Object("target"); string(got) != "new content, longer" {
+		t.Errorf("target holds %q", got)
 	}
 }
 
@@ -392,6 +473,172 @@ func TestDirectories(t *testing.T) {
 	}
 }
 
+// TestDirectoryHidesObject: an object "d" next to keys "d/…" (which S3
+// lists both of) shows as the directory d, and the object stays
+// reachable as d.obsfs-file — read, written, renamed, unlinked — until
+// the directory goes away.
+func TestDirectoryHidesObject(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	for key, data := range map[string]string{"d": "object d", "d/x": "x", "e": "object e", "e/y": "y", "f": "object f", "f/": "",
+		"z" + FileAliasSuffix: "a key with the reserved suffix"} {
+		m.put(t, key, []byte(data), nil)
+	}
+	const alias = "d" + FileAliasSuffix
+	read := func(rel string) string {
+		t.Helper()
+		data, err := os.ReadFile(m.path(rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	listing := func(rel string) string {
+		t.Helper()
+		ents, err := os.ReadDir(m.path(rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			kind := "f"
+			if e.IsDir() {
+				kind = "d"
+			}
+			names = append(names, e.Name()+":"+kind)
+		}
+		return strings.Join(names, " ")
+	}
+	// Asked of the store one name at a time (no listing yet)...
+	if st, err := os.Stat(m.path("d")); err != nil || !st.IsDir() {
+		t.Fatalf("stat d: %v, want a directory", err)
+	}
+	if got := read(alias); got != "object d" {
+		t.Errorf("%s holds %q", alias, got)
+	}
+	if got := read("d/x"); got != "x" {
+		t.Errorf("d/x holds %q", got)
+	}
+	// ... and listed.
+	if got, want := listing(""), "d:d "+alias+":f e:d e"+FileAliasSuffix+":f f:d f"+FileAliasSuffix+":f"; got != want {
+		t.Errorf("listing %q, want %q", got, want)
+	}
+	if _, err := os.Stat(m.path("z" + FileAliasSuffix)); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("stat of a listed key with the reserved suffix: %v, want ENOENT", err)
+	}
+	// Written through the alias.
+	if err := os.WriteFile(m.path(alias), []byte("new d"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.store.Object("d"); string(got) != "new d" {
+		t.Errorf("object d is %q after a write to %s", got, alias)
+	}
+	// Reserved names cannot be made.
+	for _, mk := range []func(string) error{
+		func(p string) error { return os.WriteFile(p, nil, 0o644) },
+		func(p string) error { return os.Mkdir(p, 0o755) },
+		func(p string) error { return os.Rename(m.path("d/x"), p) },
+	} {
+		if err := mk(m.path("new" + FileAliasSuffix)); !errors.Is(err, syscall.EACCES) {
+			t.Errorf("making new%s: %v, want EACCES", FileAliasSuffix, err)
+		}
+	}
+	// Renamed away: the object moves, the directory stays.
+	if err := os.Rename(m.path(alias), m.path("d-object")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.store.Object("d"); ok {
+		t.Errorf("object d still there (%q) after renaming %s", got, alias)
+	}
+	if got, want := listing(""), "d:d d-object:f e:d e"+FileAliasSuffix+":f f:d f"+FileAliasSuffix+":f"; got != want {
+		t.Errorf("listing after the rename %q, want %q", got, want)
+	}
+	if got := read("d-object"); got != "new d" {
+		t.Errorf("d-object holds %q", got)
+	}
+	// Unlinked: the object goes, the directory stays.
+	if err := os.Remove(m.path("e" + FileAliasSuffix)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.store.Object("e"); ok {
+		t.Errorf("object e still there after unlinking its alias")
+	}
+	if got, _ := m.store.Object("e/y"); string(got) != "y" {
+		t.Errorf("e/y is %q", got)
+	}
+	// Once the directory goes, the object is shown under its own name.
+	if got, want := listing(""), "d:d d-object:f e:d f:d f"+FileAliasSuffix+":f"; got != want {
+		t.Errorf("listing %q, want %q", got, want)
+	}
+	if err := syscall.Rmdir(m.path("f")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listing(""), "d:d d-object:f e:d f:f"; got != want {
+		t.Errorf("listing after rmdir f %q, want %q", got, want)
+	}
+	if got := read("f"); got != "object f" {
+		t.Errorf("f holds %q", got)
+	}
+
+	// The object and the directory's keys on two pages of a listing.
+	t.Run("page boundary", func(t *testing.T) {
+		m := mount(t, hostileCache{}, nil)
+		// Listings are in key order, where "p" comes before "p/": the
+		// object ends page 1, its directory starts page 2. On page 2 the
+		// directory q/ is taken before the object q (prefixes first).
+		for i := range 999 {
+			m.put(t, fmt.Sprintf("a%03d", i), nil, nil)
+		}
+		m.put(t, "p", []byte("object p"), nil)
+		m.put(t, "p/k", []byte("under p"), nil)
+		m.put(t, "q", []byte("object q"), nil)
+		m.put(t, "q/k", nil, nil)
+		ents, err := os.ReadDir(m.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for _, e := range ents {
+			kinds[e.Name()] = e.IsDir()
+		}
+		for name, dir := range map[string]bool{"p": true, "p" + FileAliasSuffix: false, "q": true, "q" + FileAliasSuffix: false} {
+			if got, ok := kinds[name]; !ok || got != dir {
+				t.Errorf("%s: listed %v, directory %v; want listed, directory %v", name, ok, got, dir)
+			}
+		}
+		if got := read2(t, m.path("p"+FileAliasSuffix)); got != "object p" {
+			t.Errorf("p%s holds %q", FileAliasSuffix, got)
+		}
+	})
+}
+
+func TestKeyFor(t *testing.T) {
+	fsys := &FS{cfg: Config{Prefix: "pre/"}}
+	for rel, want := range map[string]string{
+		"":                             "pre/",
+		"a":                            "pre/a",
+		"a/b":                          "pre/a/b",
+		"d" + FileAliasSuffix:          "pre/d",
+		"a/d" + FileAliasSuffix:        "pre/a/d",
+		FileAliasSuffix:                "pre/" + FileAliasSuffix, // no name before the suffix: not an alias
+		"a/" + FileAliasSuffix:         "pre/a/" + FileAliasSuffix,
+		"x" + FileAliasSuffix + "/y":   "pre/x" + FileAliasSuffix + "/y", // only the last component
+		"d" + FileAliasSuffix + "-not": "pre/d" + FileAliasSuffix + "-not",
+	} {
+		if got := fsys.keyFor(rel); got != want {
+			t.Errorf("keyFor(%q) = %q, want %q", rel, got, want)
+		}
+	}
+}
+
+func read2(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
 func TestNameErrors(t *testing.T) {
 	m := mount(t, hostileCache{}, nil)
 	long := strings.Repeat("n", 200)
@@ -423,6 +670,41 @@ func TestNameErrors(t *testing.T) {
 	}
 	if err := syscall.Mkfifo(m.path("fifo"), 0o644); !errors.Is(err, syscall.EPERM) {
 		t.Errorf("mkfifo: %v, want EPERM", err)
+	}
+}
+
+// TestListedNonUTF8Name: a key that is not UTF-8, which a store may list,
+// shows in the listing, and every access to it fails with EILSEQ, as for
+// a name the program makes up.
+func TestListedNonUTF8Name(t *testing.T) {
+	m := mount(t, hostileCache{}, nil)
+	const bad = "caf\xe9"
+	m.put(t, bad, []byte("latin-1"), nil)
+	m.put(t, "ok", []byte("ok"), nil)
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, "|") != bad+"|ok" {
+		t.Errorf("readdir %q, want %q and ok", names, bad)
+	}
+	for _, name := range []string{bad, "never-listed-\xff"} {
+		if _, err := os.Lstat(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("lstat %q: %v, want EILSEQ", name, err)
+		}
+		if _, err := os.ReadFile(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("read %q: %v, want EILSEQ", name, err)
+		}
+		if err := os.Remove(m.path(name)); !errors.Is(err, syscall.EILSEQ) {
+			t.Errorf("remove %q: %v, want EILSEQ", name, err)
+		}
+	}
+	if got, ok := m.store.Object(bad); !ok || string(got) != "latin-1" {
+		t.Errorf("the object %q is %q (exists %v)", bad, got, ok)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/obsfs/obsfs/obsclient"
@@ -214,12 +215,18 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 	if !strings.HasPrefix(name, xattrPrefix) {
 		return 0, syscall.ENODATA
 	}
+	if errno := d.revalidate(detach(ctx)); errno != 0 {
+		return 0, errno
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return xattrGet(d.a.xattr, name, dest)
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if errno := d.revalidate(detach(ctx)); errno != 0 {
+		return 0, errno
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return xattrList(d.a.xattr, dest)
@@ -234,6 +241,10 @@ func (d *dirNode) Removexattr(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, flags uint32, remove bool) syscall.Errno {
+	ctx = detach(ctx)
+	if errno := d.revalidate(ctx); errno != 0 {
+		return errno
+	}
 	d.mu.Lock()
 	x, errno := xattrSet(d.a.xattr, name, data, flags, remove)
 	a := d.a
@@ -242,11 +253,11 @@ func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, fla
 		return errno
 	}
 	a.xattr = x
-	if errno := d.writeMarker(detach(ctx), a); errno != 0 {
+	if errno := d.writeMarker(ctx, a); errno != 0 {
 		return errno
 	}
 	d.mu.Lock()
-	d.a = a
+	d.a, d.loaded, d.fetched = a, true, time.Now()
 	d.mu.Unlock()
 	return 0
 }

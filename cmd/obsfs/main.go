@@ -173,16 +173,20 @@ func setupLogging(o *options, ready *reporter) (*logrus.Logger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("log file: %v", err)
 		}
-		l.SetOutput(f)
+		l.SetOutput(newLogSink(f, o.logFile, l, o.syslogAddr))
 	case ready != nil:
-		hook, err := lsyslog.NewSyslogHook("", "", syslog.LOG_DAEMON|syslog.LOG_INFO, "obsfs")
+		network, raddr, _ := strings.Cut(o.syslogAddr, ":")
+		hook, err := lsyslog.NewSyslogHook(network, raddr, syslog.LOG_DAEMON|syslog.LOG_INFO, "obsfs")
 		l.SetOutput(io.Discard)
 		if err == nil {
 			l.AddHook(hook)
 		}
 	default:
-		l.SetOutput(os.Stderr)
+		l.SetOutput(newLogSink(os.Stderr, "stderr", l, o.syslogAddr))
 	}
+	// What libraries print with the standard logger goes the same way.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(l.WriterLevel(logrus.WarnLevel))
 	return l, nil
 }
 
@@ -384,6 +388,10 @@ func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*f
 
 // serve mounts and runs until unmounted or signalled.
 func serve(o *options, ready *reporter) error {
+	// A write to a closed pipe (stderr piped into a program that ended)
+	// must fail, not end the process and leave a dead mount: handled,
+	// SIGPIPE makes such writes return EPIPE, which the log sink survives.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	mnt, err := checkMountpoint(o.mountpoint)
 	if err != nil {
 		return err
@@ -457,10 +465,11 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
-	fsys, err := fs.New(client, wb, fs.Config{
-		Bucket: o.bucket, Prefix: o.prefix, UID: o.uid, GID: o.gid, FileMode: o.fileMode, DirMode: o.dirMode,
-		StatCacheTTL: o.statCacheTTL, CopyThreshold: o.copyThreshold, SSE: sse, Logger: log.WithField("layer", "fs"),
-	})
+	fcfg := fs.DefaultConfig() // then every value from the flags, zeros included
+	fcfg.Bucket, fcfg.Prefix, fcfg.UID, fcfg.GID = o.bucket, o.prefix, o.uid, o.gid
+	fcfg.FileMode, fcfg.DirMode, fcfg.StatCacheTTL, fcfg.CopyThreshold = o.fileMode, o.dirMode, o.statCacheTTL, o.copyThreshold
+	fcfg.SSE, fcfg.Logger = sse, log.WithField("layer", "fs")
+	fsys, err := fs.New(client, wb, fcfg)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/user"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -52,6 +54,9 @@ type options struct {
 	debugFUSE  bool
 	cpuProfile string
 	poison     bool
+	// syslogAddr is "network:address" of the syslog to use instead of
+	// the local one (tests).
+	syslogAddr string
 }
 
 // sizeValue is a pflag.Value for byte sizes: "8388608", "8MiB", "512M"
@@ -149,6 +154,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fl.MarkHidden("cpu-profile")
 	fl.BoolVar(&o.poison, "debug-poison-pages", false, "overwrite every page buffer returned to the pool (tests: a use after release shows as wrong bytes)")
 	_ = fl.MarkHidden("debug-poison-pages")
+	fl.StringVar(&o.syslogAddr, "debug-syslog-address", "", "network:address of the syslog to log to instead of the local one, e.g. unixgram:/tmp/log (tests)")
+	_ = fl.MarkHidden("debug-syslog-address")
 	return fl
 }
 
@@ -361,12 +368,18 @@ func (o *options) credentials() (ak, sk, token string, err error) {
 	return ak, sk, token, nil
 }
 
-// readSecretFile reads a file that must not be readable by group or
-// others.
+// readSecretFile reads a file that must be owned by the mounting user or
+// root and not be readable by group or others (as s3fs requires of its
+// passwd file): a file someone else owns could be swapped for theirs.
 func readSecretFile(path string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("credentials file: %v", err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		if err := checkSecretOwner(path, sys.Uid, uint32(os.Geteuid())); err != nil {
+			return nil, err
+		}
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is readable by group or others (mode %04o): chmod 600 it", path, st.Mode().Perm())
@@ -376,6 +389,27 @@ func readSecretFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("credentials file: %v", err)
 	}
 	return data, nil
+}
+
+// checkSecretOwner refuses a secret file owned by neither the mounting
+// user (euid) nor root.
+func checkSecretOwner(path string, owner, euid uint32) error {
+	if owner == euid || owner == 0 {
+		return nil
+	}
+	who := "root"
+	if euid != 0 {
+		who = fmt.Sprintf("you (uid %d) or root", euid)
+	}
+	return fmt.Errorf("%s is owned by %s, not by %s: chown it", path, userName(owner), who)
+}
+
+// userName names uid for a message: "uid 1000 (alice)", or "uid 1000".
+func userName(uid uint32) string {
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil && u.Username != "" {
+		return fmt.Sprintf("uid %d (%s)", uid, u.Username)
+	}
+	return fmt.Sprintf("uid %d", uid)
 }
 
 // parsePasswd reads s3fs-style lines "AK:SK" or "BUCKET:AK:SK" (the line

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,10 +46,13 @@ func TestParseArgs(t *testing.T) {
 		allowOther, readOnly, fg    bool
 		statCacheTTL                time.Duration
 		retries                     int
+		fileMode, dirMode           uint32
+		copyThreshold               int64
 	}
 	def := want{
 		bucket: "bucket", mountpoint: "/mnt", endpoint: testEndpoint, region: "us-east-1", signature: "v4",
 		partSize: 8 << 20, writeBuffer: 512 << 20, concurrency: 8, statCacheTTL: 5 * time.Second, retries: -1,
+		fileMode: 0o644, dirMode: 0o755, copyThreshold: 5 << 30,
 	}
 	with := func(f func(w *want)) want {
 		w := def
@@ -72,6 +76,11 @@ func TestParseArgs(t *testing.T) {
 		{"-o before the positionals", []string{"-o", "endpoint=" + testEndpoint, "bucket", "/mnt"}, def},
 		{"-oVALUE", []string{"bucket", "/mnt", "-opart-size=16M", "-oendpoint=" + testEndpoint},
 			with(func(w *want) { w.partSize = 16 << 20 })},
+		// Zero is a value like any other, never "unset".
+		{"zeros", []string{"bucket", "/mnt", "--endpoint", testEndpoint, "--stat-cache-ttl", "0s", "--file-mode", "0", "--dir-mode", "0000", "--copy-threshold", "0", "--retries", "0"},
+			with(func(w *want) { w.statCacheTTL, w.fileMode, w.dirMode, w.copyThreshold, w.retries = 0, 0, 0, 0, 0 })},
+		{"zeros as -o", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint + ",stat_cache_ttl=0,file_mode=000"},
+			with(func(w *want) { w.statCacheTTL, w.fileMode = 0, 0 })},
 		{"-o with hyphens and underscores", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint + ",write-buffer=64M,stat_cache_ttl=1s,retries=2"},
 			with(func(w *want) { w.writeBuffer, w.statCacheTTL, w.retries = 64<<20, time.Second, 2 })},
 		{"repeated -o", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint, "-o", "ro", "-o", "foreground"},
@@ -156,6 +165,7 @@ func TestParseArgs(t *testing.T) {
 				partSize: o.partSize, writeBuffer: o.writeBuffer, concurrency: o.concurrency,
 				allowOther: o.allowOther, readOnly: o.readOnly, fg: o.foreground,
 				statCacheTTL: o.statCacheTTL, retries: o.retries,
+				fileMode: o.fileMode, dirMode: o.dirMode, copyThreshold: o.copyThreshold,
 			}
 			if got != c.want {
 				t.Errorf("parseArgs(%q)\n got %+v\nwant %+v", c.args, got, c.want)
@@ -305,6 +315,31 @@ func writeSecret(t *testing.T, content string, mode os.FileMode) string {
 	return p
 }
 
+// TestSecretOwner checks the owner rule of secret files: the mounting
+// user's or root's, nobody else's.
+func TestSecretOwner(t *testing.T) {
+	for _, c := range []struct {
+		owner, euid uint32
+		want        string // "" accepted
+	}{
+		{owner: 1000, euid: 1000},
+		{owner: 0, euid: 1000},
+		{owner: 0, euid: 0},
+		{owner: 1001, euid: 1000, want: "/p is owned by uid 1001, not by you (uid 1000) or root: chown it"},
+		{owner: 1000, euid: 0, want: "/p is owned by uid 1000, not by root: chown it"},
+	} {
+		err := checkSecretOwner("/p", c.owner, c.euid)
+		got := ""
+		if err != nil {
+			// userName adds the user's name where the system knows it.
+			got = regexp.MustCompile(` \([^)]*\),`).ReplaceAllString(err.Error(), ",")
+		}
+		if got != c.want {
+			t.Errorf("owner %d, euid %d: %q, want %q", c.owner, c.euid, got, c.want)
+		}
+	}
+}
+
 func TestCredentialsEnv(t *testing.T) {
 	cases := []struct {
 		name          string
@@ -405,6 +440,28 @@ func TestCredentialsPasswdFile(t *testing.T) {
 			}
 		})
 	}
+	t.Run("owned by another user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give a file to another user (TestSecretOwner covers the rule)")
+		}
+		cleanEnv(t)
+		p := writeSecret(t, "fak:fsk\n", 0o600)
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		o := &options{bucket: "bucket", passwdFile: p}
+		_, _, _, err := o.credentials()
+		if err == nil || !strings.Contains(err.Error(), p+" is owned by uid 65534") || !strings.HasSuffix(err.Error(), "not by root: chown it") {
+			t.Fatalf("credentials() error %v; want the file refused for its owner", err)
+		}
+		checkOneLine(t, err.Error())
+		if err := os.Chown(p, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if ak, _, _, err := o.credentials(); err != nil || ak != "fak" {
+			t.Fatalf("owned by root again: credentials() = %q, %v", ak, err)
+		}
+	})
 	t.Run("missing file", func(t *testing.T) {
 		cleanEnv(t)
 		o := &options{bucket: "bucket", passwdFile: filepath.Join(t.TempDir(), "nope")}

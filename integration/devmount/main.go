@@ -61,6 +61,9 @@ func run(bin, mnt, bucket string, extra []string) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// `make run | tee log` and Ctrl-C: tee ends first; a line printed
+	// after that must not kill us before MinIO is stopped.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	fmt.Printf(`
 obsfs mounts bucket %q of a local MinIO (%s) on %s.
 Try:   cp some-file %s/   ls -l %s   dd if=/dev/zero of=%s/big bs=1M count=100

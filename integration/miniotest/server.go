@@ -75,6 +75,10 @@ const Region = "us-east-1"
 // Timeouts.
 const (
 	readyTimeout = 60 * time.Second
+	// refusedGrace bounds the wait for a server that refuses our
+	// credentials to show that it is not ours (our process fails to bind
+	// its port, which it says in its log before exiting).
+	refusedGrace = 30 * time.Second
 	stopGrace    = 10 * time.Second
 	// startAttempts bounds the retries after another process takes a port
 	// between our probe of it and MinIO's bind.
@@ -272,11 +276,12 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	}
 	deadline := time.Now().Add(timeout)
 	var last error
+	var refused time.Time // when our credentials were first refused
 	for {
 		select {
 		case <-s.exited:
 			err := fmt.Errorf("MinIO exited before it was ready: %v", s.waitErr)
-			if s.logMentions("port is already in use", "address already in use") {
+			if s.bindFailed() {
 				return portError{err}
 			}
 			return err
@@ -293,19 +298,28 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			}
 			if obsclient.IsAccessDenied(last) {
 				// Our credentials are refused: either the server on this
-				// port is not ours (MinIO will then exit with a bind
-				// error), or signing is broken. Give the process a moment
-				// to tell which.
-				select {
-				case <-s.exited:
-					continue
-				case <-time.After(time.Second):
+				// port is not ours (our MinIO then fails to bind, says so
+				// in its log and exits), or signing is broken. Telling
+				// which takes MinIO seconds on a loaded machine: wait for
+				// its verdict, up to refusedGrace.
+				if s.bindFailed() {
+					return portError{fmt.Errorf("port of %s taken by another server: %w", s.Endpoint, last)}
 				}
-				return fmt.Errorf("MinIO at %s is live but refuses an authenticated HeadBucket: %w", s.Endpoint, last)
+				if refused.IsZero() {
+					refused = time.Now()
+				} else if time.Since(refused) > refusedGrace {
+					return fmt.Errorf("MinIO at %s is live but refuses an authenticated HeadBucket for %v: %w", s.Endpoint, refusedGrace, last)
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// bindFailed reports whether MinIO's log says it could not listen on its
+// port.
+func (s *Server) bindFailed() bool {
+	return s.logMentions("port is already in use", "address already in use")
 }
 
 // checkLive does GET /minio/health/live. MinIO answers 200 as soon as it

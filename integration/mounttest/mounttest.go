@@ -133,6 +133,9 @@ type Mount struct {
 	stopped bool
 }
 
+// mountTimeout bounds how long Start waits for the mount to be live.
+const mountTimeout = 90 * time.Second
+
 // Start mounts a bucket of srv with the real binary in the foreground
 // (-f) and waits until the mount is live. Cleanup unmounts it and checks
 // that obsfs exited cleanly; on failure the log's tail is printed.
@@ -187,7 +190,9 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 			t.Logf("obsfs log tail:\n%s", m.LogTail(8000))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	// obsfs itself gives up on the store after 30 s; the margin is for a
+	// loaded machine (race build, load 10+).
+	deadline := time.Now().Add(mountTimeout)
 	for {
 		if mounted, _ := IsMountPoint(dir); mounted {
 			return m
@@ -198,7 +203,7 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("obsfs did not mount within 30s\n%s", m.LogTail(4000))
+			t.Fatalf("obsfs did not mount within %v\n%s", mountTimeout, m.LogTail(4000))
 		}
 	}
 }
