@@ -1,6 +1,7 @@
 package mounttest
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +16,22 @@ import (
 )
 
 // HangMargin is how long before the test binary's deadline (go test
-// -timeout) a guarded mount is aborted: time to print the stacks, fail the
-// test and clean up before the deadline kills the process.
+// -timeout) a guarded mount is aborted, at most: time to print the
+// stacks, fail the test and clean up before the deadline kills the
+// process. A tenth of -timeout if that is less.
 const HangMargin = 2 * time.Minute
+
+// hangMargin is HangMargin for this test binary's -timeout.
+func hangMargin() time.Duration {
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			if d, ok := g.Get().(time.Duration); ok && d > 0 {
+				return min(HangMargin, d/10)
+			}
+		}
+	}
+	return HangMargin
+}
 
 // StallPoll is how often Guard samples a connection's waiting requests.
 const StallPoll = 100 * time.Millisecond
@@ -46,11 +60,11 @@ var deadlineStacksPrinted atomic.Bool
 
 // Guard arms a watchdog for the FUSE mount at dir, which must be mounted.
 // If the mount is still in use when the test binary's deadline (go test
-// -timeout) is less than HangMargin away, or if its connection stalls
-// (GuardOptions.Stall), the watchdog prints the stack of every goroutine
-// of the test process (stopping the world, so that a goroutine running on
-// another thread shows too), calls opts.Hung, aborts the mount's FUSE
-// connection and fails the test.
+// -timeout) is less than HangMargin (or a tenth of -timeout) away, or if
+// its connection stalls (GuardOptions.Stall), the watchdog prints the
+// stack of every goroutine of the test process (stopping the world, so
+// that a goroutine running on another thread shows too), calls opts.Hung,
+// aborts the mount's FUSE connection and fails the test.
 //
 // The abort is what keeps a hung or slow mount from hanging go test for
 // ever. A thread whose request the server has read cannot be killed until
@@ -72,9 +86,10 @@ func Guard(t testing.TB, dir string, opts GuardOptions) (stop func()) {
 	}
 	var deadline <-chan time.Time
 	var deadlineTimer *time.Timer
+	margin := hangMargin()
 	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 		if dl, ok := d.Deadline(); ok {
-			deadlineTimer = time.NewTimer(max(time.Until(dl)-HangMargin, 0))
+			deadlineTimer = time.NewTimer(max(time.Until(dl)-margin, 0))
 			deadline = deadlineTimer.C
 		}
 	}
@@ -98,7 +113,7 @@ func Guard(t testing.TB, dir string, opts GuardOptions) (stop func()) {
 				return
 			case <-deadline:
 				fire(t, dir, conn, opts, true,
-					fmt.Sprintf("still in use %v before the test binary's deadline (go test -timeout)", HangMargin))
+					fmt.Sprintf("still in use %v before the test binary's deadline (go test -timeout)", margin))
 				return
 			case now := <-poll:
 				if n, err := waitingRequests(conn); err != nil || n == 0 {
