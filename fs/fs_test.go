@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,13 @@ import (
 
 const bucket = "test-bucket"
 
+// mountStall is how long a mount may have FUSE requests waiting without a
+// break before it counts as hung (mounttest.Guard prints every stack and
+// aborts it). The longest request here, the first READDIRPLUS of
+// TestDirectoryOf100kEntries (it lists all 100,000 entries), took about
+// 30 s under the race detector on 2 cores with a load average of 25.
+const mountStall = 5 * time.Minute
+
 // hostileCache drops every Set.
 type hostileCache struct{}
 
@@ -43,9 +51,15 @@ type testMount struct {
 
 func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
 	t.Helper()
-	mounttest.RequireFUSE(t) // fails under CI, skips elsewhere
 	store := obsfake.New()
 	store.MinPartSize = 1 << 20
+	return mountStore(t, store, cache, mod)
+}
+
+// mountStore mounts store (whose Fault, if any, is set already).
+func mountStore(t *testing.T, store *obsfake.Store, cache writeback.Cache, mod func(*Config)) *testMount {
+	t.Helper()
+	mounttest.RequireFUSE(t) // fails under CI, skips elsewhere
 	var log *logrus.Entry
 	if os.Getenv("OBSFS_TEST_DEBUG") != "" {
 		l := logrus.New()
@@ -71,6 +85,7 @@ func mount(t *testing.T, cache writeback.Cache, mod func(*Config)) *testMount {
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
+	t.Cleanup(mounttest.Guard(t, dir, mounttest.GuardOptions{Stall: mountStall})) // runs after the unmount below
 	t.Cleanup(func() {
 		if err := server.Unmount(); err != nil {
 			t.Errorf("unmount: %v", err)
@@ -841,4 +856,84 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// guardLog is a test whose failures are recorded instead of reported.
+type guardLog struct {
+	testing.TB
+	mu   sync.Mutex
+	errs []string
+}
+
+func (g *guardLog) Errorf(format string, args ...any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errs = append(g.errs, fmt.Sprintf(format, args...))
+}
+
+func (g *guardLog) failures() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.errs...)
+}
+
+// A mount whose server never answers is aborted by its guard
+// (mounttest.Guard, which mount arms): the thread blocked in close(2)
+// gets an error instead of waiting for ever — which, with the server in
+// the test process, left a process that could not exit and a go test
+// waiting for it.
+func TestGuardAbortsHungMount(t *testing.T) {
+	store := obsfake.New()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var enter, unblock sync.Once
+	store.Fault = func(op string, in any) error {
+		if op == "PutObject" {
+			enter.Do(func() { close(entered) })
+			<-release
+		}
+		return nil
+	}
+	m := mountStore(t, store, hostileCache{}, nil)
+	t.Cleanup(func() { unblock.Do(func() { close(release) }) }) // before the unmount
+	f, err := os.Create(m.path("stuck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.Close() }()
+	select {
+	case <-entered: // FLUSH is committing, and the store never answers
+	case err := <-closed:
+		t.Fatalf("close returned %v before the commit reached the store", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the commit did not reach the store within a minute")
+	}
+	log := &guardLog{TB: t}
+	var stacks bytes.Buffer
+	t.Cleanup(mounttest.Guard(log, m.dir, mounttest.GuardOptions{Stall: time.Millisecond, Stacks: &stacks}))
+	select {
+	case err := <-closed:
+		if !errors.Is(err, syscall.ECONNABORTED) && !errors.Is(err, syscall.ENOTCONN) {
+			t.Errorf("close on the aborted mount: %v, want ECONNABORTED or ENOTCONN", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("close still blocked a minute after the guard was armed")
+	}
+	unblock.Do(func() { close(release) })
+	errs := log.failures()
+	for deadline := time.Now().Add(time.Minute); len(errs) == 0 && time.Now().Before(deadline); errs = log.failures() {
+		time.Sleep(10 * time.Millisecond) // the guard reports after the abort that released close
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], "aborted its connection") {
+		t.Errorf("the guard reported %q, want one failure saying it aborted the connection", errs)
+	}
+	if !strings.Contains(stacks.String(), "fs.(*handle).Flush") {
+		t.Errorf("the stacks printed do not show the FLUSH that hung:\n%s", stacks.String())
+	}
+	if _, err := os.Stat(m.path("stuck")); !errors.Is(err, syscall.ENOTCONN) {
+		t.Errorf("stat on the aborted mount: %v, want ENOTCONN", err)
+	}
 }

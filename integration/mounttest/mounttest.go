@@ -131,6 +131,16 @@ type Mount struct {
 	waitErr error
 	stderr  bytes.Buffer
 	stopped bool
+	// stopGuard disarms the mount's Guard; nil once done.
+	stopGuard func()
+}
+
+// disarm stops the mount's Guard: it is unmounted.
+func (m *Mount) disarm() {
+	if m.stopGuard != nil {
+		m.stopGuard()
+		m.stopGuard = nil
+	}
 }
 
 // mountTimeout bounds how long Start waits for the mount to be live.
@@ -184,6 +194,7 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 		m.waitErr = m.cmd.Wait()
 		close(m.exited)
 	}()
+	t.Cleanup(m.disarm) // after the unmount
 	t.Cleanup(func() {
 		m.Unmount(t)
 		if t.Failed() {
@@ -195,6 +206,7 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 	deadline := time.Now().Add(mountTimeout)
 	for {
 		if mounted, _ := IsMountPoint(dir); mounted {
+			m.stopGuard = Guard(t, dir, GuardOptions{Hung: m.printStacks})
 			return m
 		}
 		select {
@@ -205,6 +217,20 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 		if time.Now().After(deadline) {
 			t.Fatalf("obsfs did not mount within %v\n%s", mountTimeout, m.LogTail(4000))
 		}
+	}
+}
+
+// printStacks makes obsfs print the stacks of its goroutines to its
+// stderr and exit (SIGQUIT, under GOTRACEBACK=all): the test reports
+// them when it checks obsfs's exit.
+func (m *Mount) printStacks() {
+	if m.cmd.Process.Signal(syscall.SIGQUIT) != nil {
+		return
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		fmt.Fprintf(os.Stderr, "obsfs (pid %d) on %s did not exit within 10s of SIGQUIT\n", m.Pid(), m.Dir)
 	}
 }
 
@@ -341,6 +367,7 @@ func (m *Mount) Unmount(t testing.TB) {
 		select {
 		case <-m.exited:
 			t.Errorf("obsfs exited while mounted (%v)", m.waitErr)
+			_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run() // its connection is gone
 			return
 		default:
 		}
@@ -356,6 +383,7 @@ func (m *Mount) Unmount(t testing.TB) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	m.wait(t)
+	m.disarm()
 }
 
 // Signal sends sig to obsfs and waits for it to exit cleanly.
@@ -366,6 +394,7 @@ func (m *Mount) Signal(t testing.TB, sig syscall.Signal) {
 		t.Fatal(err)
 	}
 	m.wait(t)
+	m.disarm()
 }
 
 func (m *Mount) wait(t testing.TB) {
