@@ -2,6 +2,7 @@
 // directory:
 //
 //	obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
+//	obsfs cleanup [flags] BUCKET[:PREFIX]
 //
 // Every flag can also be given as -o name=value (fstab, mount -t
 // fuse.obsfs). Without -f the command returns once the mount is ready
@@ -51,6 +52,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "cleanup" {
+		return cleanupMain(args[1:])
+	}
 	for _, a := range args {
 		switch a {
 		case "-h", "--help":
@@ -88,6 +92,7 @@ func usage(w io.Writer) {
 
 usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
        mount -t fuse.obsfs BUCKET[:PREFIX] MOUNTPOINT -o flag=value,...
+       obsfs cleanup [flags] BUCKET[:PREFIX]   (obsfs cleanup --help)
 
 Credentials come from OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY /
 OBS_SECURITY_TOKEN, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /

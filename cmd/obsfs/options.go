@@ -243,8 +243,18 @@ var obsHostRe = regexp.MustCompile(`^obs\.([a-z0-9-]+)\.(myhuaweicloud|huaweiclo
 
 // parseArgs parses the command line (program name excluded).
 func parseArgs(args []string) (*options, error) {
+	return parseCommand(args, nil, "BUCKET[:PREFIX] MOUNTPOINT")
+}
+
+// parseCommand parses args with the mount's flags, plus those extra adds
+// (a subcommand's), and the positional arguments usage names:
+// "BUCKET[:PREFIX] MOUNTPOINT" or "BUCKET[:PREFIX]".
+func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*options, error) {
 	o := &options{}
 	fl := newFlagSet(o)
+	if extra != nil {
+		extra(fl)
+	}
 	fl.SetOutput(discardWriter{})
 	expanded, err := expandMountOptions(args)
 	if err != nil {
@@ -254,15 +264,17 @@ func parseArgs(args []string) (*options, error) {
 		return nil, err
 	}
 	pos := fl.Args()
-	if len(pos) != 2 {
-		return nil, fmt.Errorf("want BUCKET[:PREFIX] MOUNTPOINT, got %d argument(s)", len(pos))
+	if want := len(strings.Fields(usage)); len(pos) != want {
+		return nil, fmt.Errorf("want %s, got %d argument(s)", usage, len(pos))
 	}
 	o.bucket, o.prefix, _ = strings.Cut(pos[0], ":")
 	o.prefix = strings.Trim(o.prefix, "/")
 	if o.prefix != "" {
 		o.prefix += "/"
 	}
-	o.mountpoint = pos[1]
+	if len(pos) > 1 {
+		o.mountpoint = pos[1]
+	}
 	if err := obsclient.ValidateBucketName(o.bucket); err != nil {
 		return nil, plain(err)
 	}

@@ -352,23 +352,36 @@ func (s *Store) ListParts(ctx context.Context, in *obsclient.ListPartsInput) (*o
 	return out, nil
 }
 
-// ListMultipartUploads lists uploads in key order (prefix filter only).
+// ListMultipartUploads lists uploads in (key, upload ID) order: prefix
+// filter, pages of MaxUploads (default 1000) after KeyMarker and
+// UploadIDMarker (no delimiter).
 func (s *Store) ListMultipartUploads(ctx context.Context, in *obsclient.ListMultipartUploadsInput) (*obsclient.ListMultipartUploadsOutput, error) {
 	if err := s.enter(ctx, "ListMultipartUploads", in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := &obsclient.ListMultipartUploadsOutput{}
+	var all []obsclient.Upload
 	for id, u := range s.uploads {
-		if strings.HasPrefix(u.key, in.Prefix) {
-			out.Uploads = append(out.Uploads, obsclient.Upload{Key: u.key, UploadID: id, Initiated: u.initiated})
+		after := u.key > in.KeyMarker || u.key == in.KeyMarker && in.UploadIDMarker != "" && id > in.UploadIDMarker
+		if strings.HasPrefix(u.key, in.Prefix) && (in.KeyMarker == "" || after) {
+			all = append(all, obsclient.Upload{Key: u.key, UploadID: id, Initiated: u.initiated})
 		}
 	}
-	sort.Slice(out.Uploads, func(i, j int) bool {
-		a, b := out.Uploads[i], out.Uploads[j]
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
 		return a.Key < b.Key || a.Key == b.Key && a.UploadID < b.UploadID
 	})
+	max := in.MaxUploads
+	if max == 0 {
+		max = 1000
+	}
+	out := &obsclient.ListMultipartUploadsOutput{Uploads: all}
+	if len(all) > max {
+		out.Uploads, out.IsTruncated = all[:max], true
+		last := all[max-1]
+		out.NextKeyMarker, out.NextUploadIDMarker = last.Key, last.UploadID
+	}
 	return out, nil
 }
 
