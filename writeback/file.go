@@ -436,6 +436,11 @@ func (f *File) initUpload(up *upload, meta map[string]string) error {
 			up.err = err
 			return
 		}
+		if err := f.m.cfg.Journal.BeginUpload(up.key, out.UploadID); err != nil {
+			f.m.abort(up.key, out.UploadID)
+			up.err = fmt.Errorf("journaling the upload of %q: %w", up.key, err)
+			return
+		}
 		up.id, up.meta = out.UploadID, meta
 		f.m.log.WithFields(logrus.Fields{"key": up.key, "upload_id": up.id}).Debug("initiated multipart upload")
 	})
@@ -1057,6 +1062,7 @@ func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string
 	if err != nil {
 		return "", "", err
 	}
+	f.m.cfg.Journal.EndUpload(up.id)
 	return out.ETag, out.RequestID, nil
 }
 

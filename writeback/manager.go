@@ -48,6 +48,9 @@ type Config struct {
 	// AbortTimeout bounds the AbortMultipartUpload issued after a failure.
 	// Default 1 minute.
 	AbortTimeout time.Duration
+	// Journal records uploads and temporary objects until they are
+	// finished (journal.go); default none.
+	Journal Journal
 	// PoisonFreedPages overwrites every page buffer returned to the pool
 	// (page.go), so that a use after release reads garbage instead of
 	// plausible bytes. A testing aid: it costs a memset per page.
@@ -94,6 +97,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StagingPrefix == "" {
 		c.StagingPrefix = DefaultStagingPrefix
+	}
+	if c.Journal == nil {
+		c.Journal = nopJournal{}
 	}
 	return c
 }
@@ -311,5 +317,6 @@ func (m *Manager) abort(key, uploadID string) {
 			Error("aborting multipart upload failed: the upload is left in the bucket")
 		return
 	}
+	m.cfg.Journal.EndUpload(uploadID)
 	log.Info("aborted multipart upload")
 }

@@ -26,8 +26,9 @@ import (
 // been written, so a streaming writer pays the copy while it keeps
 // writing, not at close.
 //
-// The temporary objects of a mount that crashed stay under the staging
-// prefix; obsfs hides that prefix from listings.
+// The temporary objects of a mount that crashed are named in its journal
+// (Config.Journal), so the next mount deletes them; obsfs hides the
+// staging prefix from listings.
 
 // source is where a File's committed bytes live: bytes [0, n) of the file
 // are bytes [off, off+n) of object key at version obj (obj.Size is the
@@ -72,10 +73,15 @@ func (f *File) openStagedLocked(i int) (*stagedPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := f.m.openWithLayout(f.stagingKey(i), base, nl, &source{key: f.src.key, off: f.src.off + start, obj: f.src.obj})
+	key := f.stagingKey(i)
+	if err := f.m.cfg.Journal.BeginObject(key); err != nil {
+		return nil, fmt.Errorf("journaling staged part %d of %q: %w", i+1, f.key, err)
+	}
+	n := f.m.openWithLayout(key, base, nl, &source{key: f.src.key, off: f.src.off + start, obj: f.src.obj})
 	if cur := max(0, min(psize, f.size-start)); cur != baseLen {
 		if err := n.Truncate(f.ctx, cur); err != nil {
 			n.Discard()
+			f.m.cfg.Journal.EndObject(key) // never committed: no object
 			return nil, err
 		}
 	}
@@ -208,19 +214,21 @@ func (f *File) copyStaged(ctx context.Context, up *upload, meta map[string]strin
 
 // dropStaged releases a staged part's File, aborting its upload at once
 // (no part is left billed once the parent's operation returns), and
-// deletes its temporary object in the background.
+// deletes its temporary object in the background — also when no commit
+// succeeded, since a failed one may still have created it — then takes it
+// off the journal.
 func (f *File) dropStaged(sp *stagedPart) {
 	n := sp.f
-	key, committed := n.Key(), n.Version().Exists
+	key := n.Key()
 	n.Discard()
 	go func() {
-		if committed {
-			ctx, cancel := context.WithTimeout(context.Background(), f.m.cfg.AbortTimeout)
-			defer cancel()
-			if _, err := f.m.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: f.m.cfg.Bucket, Key: key}); err != nil {
-				f.m.log.WithField("key", key).WithError(err).Error("deleting a staged part's temporary object failed")
-			}
+		ctx, cancel := context.WithTimeout(context.Background(), f.m.cfg.AbortTimeout)
+		defer cancel()
+		if _, err := f.m.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: f.m.cfg.Bucket, Key: key}); err != nil {
+			f.m.log.WithField("key", key).WithError(err).Error("deleting a staged part's temporary object failed")
+			return
 		}
+		f.m.cfg.Journal.EndObject(key)
 	}()
 }
 
