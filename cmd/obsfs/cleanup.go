@@ -14,7 +14,9 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/obsfs/obsfs/fs"
+	"github.com/obsfs/obsfs/journal"
 	"github.com/obsfs/obsfs/obsclient"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 )
@@ -402,3 +404,53 @@ func (s *sweeper) run(ctx context.Context) (sweepTotals, error) {
 
 // cleanupMain is run's entry for "obsfs cleanup".
 func cleanupMain(args []string) int { return runCleanup(args, os.Stdout, os.Stderr) }
+
+// openJournal opens the mount's crash journal in --state-dir and, before
+// anything is served, replays what earlier instances of this mount left:
+// their uploads are aborted and their temporary objects deleted, one log
+// line each and a total. What cannot be cleaned stays in the journal for
+// the next mount.
+func openJournal(o *options, mnt string, client *obsclient.Client, log *logrus.Entry) (*journal.Journal, error) {
+	id := journal.Identity{Endpoint: o.endpoint, Bucket: o.bucket, Prefix: o.prefix}
+	j, err := journal.Open(o.stateDir, id, journal.Options{Info: "mountpoint " + mnt})
+	if err != nil {
+		return nil, fmt.Errorf("crash journal in %s: %v", o.stateDir, err)
+	}
+	log = log.WithField("journal", j.Path())
+	if busy := j.BusySlots(); len(busy) > 0 {
+		log.WithField("live", strings.Join(busy, "; ")).
+			Info("other mounts of this bucket and prefix are live on this machine: this one keeps a journal of its own")
+	}
+	if n := j.Unreadable(); n > 0 {
+		log.WithField("lines", n).Warn("crash journal: skipped lines that are not records (cut short by a crash)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	failed := journal.Replay(ctx, client, o.bucket, j.Previous(), log)
+	cancel()
+	if err := j.Settle(failed); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("crash journal %s: %v", j.Path(), err)
+	}
+	log.Debug("crash journal ready")
+	return j, nil
+}
+
+// sweepAtMount is --sweep-older-than: obsfs cleanup of the mount's prefix,
+// in the background, logged.
+func sweepAtMount(ctx context.Context, client *obsclient.Client, o *options, log *logrus.Entry) {
+	s := &sweeper{
+		store: client, bucket: o.bucket, prefix: o.prefix, olderThan: o.sweepOlderThan, now: time.Now,
+		report: func(it sweepItem) {
+			if it.err != nil {
+				log.Error(it.describe(false, time.Now()))
+				return
+			}
+			log.Info(it.describe(false, time.Now()))
+		},
+	}
+	tot, err := s.run(ctx)
+	if err != nil && ctx.Err() == nil {
+		log.WithError(err).Error("sweep of old uploads and staged objects failed")
+	}
+	log.Info(tot.describe(false, o.sweepOlderThan))
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -188,5 +189,23 @@ func TestCleanupUsageErrors(t *testing.T) {
 		if code := runCleanup(args, &out, &errb); code != 2 || !strings.HasPrefix(errb.String(), "obsfs cleanup: ") {
 			t.Errorf("cleanup %q: exit %d, stderr %q; want 2 and one line", args, code, errb.String())
 		}
+	}
+}
+
+func TestDefaultStateDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		if d := defaultStateDir(); d != "/var/lib/obsfs" {
+			t.Errorf("root's state directory %q, want /var/lib/obsfs", d)
+		}
+		return
+	}
+	t.Setenv("XDG_STATE_HOME", "/xdg/state")
+	if d := defaultStateDir(); d != "/xdg/state/obsfs" {
+		t.Errorf("with XDG_STATE_HOME: %q", d)
+	}
+	t.Setenv("XDG_STATE_HOME", "relative") // ignored, as the spec says
+	t.Setenv("HOME", "/home/u")
+	if d := defaultStateDir(); d != "/home/u/.local/state/obsfs" {
+		t.Errorf("without XDG_STATE_HOME: %q", d)
 	}
 }

@@ -452,6 +452,11 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
+	jr, err := openJournal(o, mnt, client, log)
+	if err != nil {
+		return err
+	}
+	defer jr.Close() // after wb.Close: what is still pending stays for the next mount
 	// The Go heap holds the write buffer, the cache and little else: a soft
 	// limit makes the collector keep the process near that, not at twice
 	// the live heap.
@@ -465,7 +470,7 @@ func serve(o *options, ready *reporter) error {
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
 		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
 		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
-		PoisonFreedPages: o.poison,
+		PoisonFreedPages: o.poison, Journal: jr,
 	})
 	if err != nil {
 		return err
@@ -495,6 +500,11 @@ func serve(o *options, ready *reporter) error {
 	if ready != nil {
 		ready.ok()
 	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	if o.sweepOlderThan > 0 {
+		go sweepAtMount(sweepCtx, client, o, log.WithField("layer", "sweep"))
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -510,6 +520,7 @@ func serve(o *options, ready *reporter) error {
 		log.WithField("signal", sig.String()).Info("unmounting")
 		unmount(server, mnt, wb, log, done)
 	}
+	stopSweep()
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := wb.Drain(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ type options struct {
 	sse         string // "", "kms", "c"
 	sseKMSKeyID string
 	sseCKeyFile string
+
+	stateDir       string        // the crash journal's directory
+	sweepOlderThan time.Duration // at mount, sweep leftovers older than this; 0: off
 
 	allowOther bool
 	readOnly   bool
@@ -144,6 +148,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.StringVar(&o.sse, "sse", "", "server-side encryption of written objects: kms or c (HTTPS only)")
 	fl.StringVar(&o.sseKMSKeyID, "sse-kms-key-id", "", "KMS master key for --sse=kms (default: the service's)")
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
+	fl.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory of the crash journals (a small file per mount, replayed by the next mount)")
+	fl.Var(ageValue{&o.sweepOlderThan}, "sweep-older-than", "at mount, also abort every upload under the prefix and delete its staged objects older than this, like obsfs cleanup (0: off)")
 	fl.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	fl.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
 	fl.BoolVarP(&o.foreground, "foreground", "f", false, "stay in the foreground; log to stderr")
@@ -331,12 +337,34 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 	if o.sse != "kms" && o.sseKMSKeyID != "" {
 		return nil, errors.New("--sse-kms-key-id needs --sse=kms")
 	}
+	if o.stateDir == "" {
+		return nil, errors.New("no state directory for the crash journal ($HOME unset): pass --state-dir")
+	}
+	if o.stateDir, err = filepath.Abs(o.stateDir); err != nil {
+		return nil, fmt.Errorf("--state-dir: %v", err)
+	}
 	switch o.logLevel {
 	case "debug", "info", "warn", "warning", "error":
 	default:
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	return o, nil
+}
+
+// defaultStateDir is where crash journals live: /var/lib/obsfs for root,
+// else $XDG_STATE_HOME/obsfs, else ~/.local/state/obsfs ("" without a
+// home).
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/obsfs"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "obsfs")
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".local", "state", "obsfs")
+	}
+	return ""
 }
 
 // endpointHost is the lower-case host name of an endpoint, which (as for

@@ -116,6 +116,10 @@ type Options struct {
 	// Bench is a benchmark's mount: without the testing aids that cost
 	// time (poisoned pages).
 	Bench bool
+	// StateDir is the crash journal's directory (--state-dir); default a
+	// new temporary directory per mount. Mounts that must find each
+	// other's journals (a remount after a crash) share one.
+	StateDir string
 }
 
 // Mount is a running obsfs.
@@ -176,7 +180,11 @@ func Start(t testing.TB, srv *miniotest.Server, opts Options) *Mount {
 	if os.Getenv("OBSFS_TEST_DEBUG") != "" {
 		level = "debug"
 	}
-	args := append([]string{target, dir, "-f", "--endpoint", endpoint, "--log-file", m.LogPath, "--log-level", level}, opts.Args...)
+	stateDir := opts.StateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(tmp, "state")
+	}
+	args := append([]string{target, dir, "-f", "--endpoint", endpoint, "--log-file", m.LogPath, "--log-level", level, "--state-dir", stateDir}, opts.Args...)
 	if !opts.Bench {
 		args = append(args, "--debug-poison-pages")
 	}
@@ -384,6 +392,24 @@ func (m *Mount) Unmount(t testing.TB) {
 	}
 	m.wait(t)
 	m.disarm()
+}
+
+// Kill kills obsfs with SIGKILL (a crash: nothing is cleaned up), waits
+// for it to die and detaches its dead mount.
+func (m *Mount) Kill(t testing.TB) {
+	t.Helper()
+	m.stopped = true
+	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("obsfs did not die within a minute of SIGKILL")
+	}
+	if out, err := exec.Command("fusermount3", "-u", "-z", m.Dir).CombinedOutput(); err != nil {
+		t.Errorf("detaching the dead mount: %v: %s", err, out)
+	}
 }
 
 // Signal sends sig to obsfs and waits for it to exit cleanly.
