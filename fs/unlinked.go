@@ -24,8 +24,9 @@ import (
 // fsync commit nothing (nobody can see the file); only memory pressure may
 // commit it, to the hidden key. When the last descriptor is released, the
 // uncommitted changes are dropped (an upload in progress is aborted) and
-// the hidden object is deleted. A crash in between leaves the hidden
-// object under .obsfs-staging/, like a staged part.
+// the hidden object is deleted. The hidden key is journaled (writeback
+// Journal) before the object can exist and until it is deleted, so after
+// a crash the next mount deletes it, like a staged part.
 //
 // Costs: moving an open file is a server-side copy of it (a multipart copy
 // above --copy-threshold); a file with parts already uploaded is committed
@@ -58,7 +59,12 @@ func (n *fileNode) unlinkOpen(ctx context.Context, key string, del bool) (done b
 		return false, 0
 	}
 	hidden := fsys.hiddenKey()
+	if err := fsys.wb.Journal().BeginObject(hidden); err != nil {
+		return false, fsys.toErrno("unlink", key, err)
+	}
+	var tried, moved bool // move ran; move succeeded
 	err := n.wf.Relocate(hidden, func(base writeback.Version) (writeback.Version, error) {
+		tried = true
 		ver := base
 		if base.Exists {
 			etag, err := fsys.copyObject(ctx, key, hidden, base)
@@ -69,12 +75,18 @@ func (n *fileNode) unlinkOpen(ctx context.Context, key string, del bool) (done b
 		}
 		if del {
 			if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
-				fsys.deleteHidden(ctx, hidden)
-				return base, err
+				return base, err // the copy is deleted below
 			}
 		}
+		moved = true
 		return ver, nil
 	})
+	switch {
+	case err != nil && tried && !moved:
+		fsys.deleteHidden(ctx, hidden) // made, or a failed copy may have made it
+	case err != nil && !tried:
+		fsys.wb.Journal().EndObject(hidden) // never made
+	}
 	switch {
 	case err == nil:
 		n.hidden.Store(&hidden)
@@ -102,12 +114,15 @@ func (n *fileNode) releaseUnlinkedLocked(ctx context.Context) {
 	}
 }
 
-// deleteHidden deletes a hidden object, logging a failure (the object is
-// then left under the staging directory, as after a crash).
+// deleteHidden deletes a hidden object and takes it off the journal, or
+// logs the failure (the object is then left under the staging directory,
+// still journaled: the next mount deletes it).
 func (fsys *FS) deleteHidden(ctx context.Context, key string) {
 	if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
 		fsys.toErrno("delete unlinked file", key, err)
+		return
 	}
+	fsys.wb.Journal().EndObject(key)
 }
 
 // relink undoes unlinkOpen(key, false) after the rename that replaced the

@@ -345,3 +345,34 @@ func TestSweepAtMount(t *testing.T) {
 		t.Errorf("%d lines for aborted uploads, want 3:\n%s", n, m.Log())
 	}
 }
+
+// TestKillWithUnlinkedOpenFile kills obsfs while a file unlinked while
+// open keeps its data in a hidden copy under .obsfs-staging/: the next
+// mount deletes the copy, and the file's name stays free.
+func TestKillWithUnlinkedOpenFile(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	c := srv.Client(t, nil)
+	opts := mounttest.Options{StateDir: t.TempDir()}
+	m := mounttest.Start(t, srv, opts)
+	opts.Bucket = m.Bucket
+	if err := os.WriteFile(m.Path("tmpfile"), bytes.Repeat([]byte("x"), 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(m.Path("tmpfile"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Remove(m.Path("tmpfile")); err != nil {
+		t.Fatal(err)
+	}
+	if keys := allKeys(t, c, m.Bucket, ".obsfs-staging/"); len(keys) != 1 || !strings.HasSuffix(keys[0], "/unlinked") {
+		t.Fatalf("staging directory while the unlinked file is open: %q, want its hidden copy", keys)
+	}
+	m.Kill(t)
+	f.Close()
+	m2 := mounttest.Start(t, srv, opts)
+	if keys := allKeys(t, c, m.Bucket, ""); len(keys) != 0 {
+		t.Errorf("objects after the remount: %q, want none\n%s", keys, m2.Log())
+	}
+}

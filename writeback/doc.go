@@ -31,6 +31,11 @@
 //     or upload ID. It may drop anything; nothing depends on it, it only
 //     saves requests. Data of a part uploaded into an incomplete upload
 //     that the cache lost is recovered by committing the upload first.
+//   - With Config.Journal, every multipart upload is journaled after it
+//     is initiated and before its first part is sent, and every staged
+//     part's temporary object before it can exist, until the upload is
+//     completed or aborted and the object deleted (journal.go): a later
+//     mount cleans up after a crash.
 //   - Background work runs under the manager's context, never under the
 //     request context of the operation that started it; aborts run on a
 //     fresh context.

@@ -193,6 +193,10 @@ func New(store Store, cfg Config) (*Manager, error) {
 // concerned are never recycled twice).
 func (m *Manager) MisreleasedPages() int64 { return m.pages.misreleased.Load() }
 
+// Journal returns Config.Journal (a no-op one by default), for the
+// temporary objects other layers create under the staging prefix.
+func (m *Manager) Journal() Journal { return m.cfg.Journal }
+
 // MaxFileSize is the largest file the part layout allows.
 func (m *Manager) MaxFileSize() int64 { return m.lay.maxSize() }
 
