@@ -395,33 +395,35 @@ func (m *Mount) Unmount(t testing.TB) {
 }
 
 // Kill kills obsfs with SIGKILL (a crash: nothing is cleaned up), waits
-// for it to die and detaches its dead mount.
+// for it to die and detaches its dead mount. The mount's Guard is
+// disarmed first: once the dead mount is gone its connection number may
+// be another mount's.
 //
 // A FUSE server killed while one of its own threads waits for a reply
 // from its own mount (a stat of the mountpoint) cannot die: the thread
 // waits, uninterruptibly, for a reply only the dead server could send,
 // and the server's /dev/fuse descriptor is closed only once every thread
 // has exited. If obsfs is not gone after 10 s, Kill aborts the mount's
-// FUSE connection (/sys/fs/fuse/connections/N/abort), as an administrator
-// would, and waits again.
+// FUSE connection, as an administrator would, and waits again.
 func (m *Mount) Kill(t testing.TB) {
 	t.Helper()
 	m.stopped = true
-	conn := killConnNumber(m.Dir)
+	m.disarm()
+	conn, connErr := fuseConnection(m.Dir)
 	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-m.exited:
 	case <-time.After(10 * time.Second):
-		if conn < 0 {
-			t.Fatalf("obsfs did not die within 10s of SIGKILL, and its FUSE connection is unknown")
+		if connErr != nil {
+			t.Fatalf("obsfs did not die within 10s of SIGKILL, and its FUSE connection is unknown: %v", connErr)
 		}
-		abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", conn)
-		if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
+		how, err := abortConnection(m.Dir, conn)
+		if err != nil {
 			t.Fatalf("obsfs did not die within 10s of SIGKILL, and aborting its FUSE connection failed: %v", err)
 		}
-		t.Logf("obsfs did not die within 10s of SIGKILL: aborted its FUSE connection (%s)", abort)
+		t.Logf("obsfs did not die within 10s of SIGKILL: aborted its FUSE connection (%s)", how)
 		select {
 		case <-m.exited:
 		case <-time.After(time.Minute):
@@ -431,25 +433,6 @@ func (m *Mount) Kill(t testing.TB) {
 	if out, err := exec.Command("fusermount3", "-u", "-z", m.Dir).CombinedOutput(); err != nil {
 		t.Errorf("detaching the dead mount: %v: %s", err, out)
 	}
-}
-
-// killConnNumber returns the FUSE connection number of the mount at dir
-// (the minor device number in /proc/self/mountinfo), or -1.
-func killConnNumber(dir string) int {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
-			var major, minor int
-			if _, err := fmt.Sscanf(f[2], "%d:%d", &major, &minor); err == nil {
-				return minor
-			}
-		}
-	}
-	return -1
 }
 
 // Signal sends sig to obsfs and waits for it to exit cleanly.
