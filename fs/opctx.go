@@ -1,0 +1,145 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Operation contexts.
+//
+// A FUSE operation's request context is cancelled by go-fuse when the
+// kernel sends INTERRUPT, which it does for any signal the caller
+// receives — including the SIGURG preemption signals every Go program
+// sends itself. Store work must not fail for that: an interrupted read
+// or close would return EINTR to programs that never asked for it, and
+// most do not retry. So store work runs under a context of its own (op):
+//
+//   - it keeps the request's values (the caller's credentials);
+//   - it ends after Config.OpTimeout (the operation's one time budget:
+//     context.DeadlineExceeded, which toErrno maps to EIO), except for
+//     operations whose work grows with the data (commits, renames,
+//     listings: longOp), which are bounded per request and per commit
+//     progress instead (see README, "Semantics");
+//   - it is cancelled as soon as the caller is dying: killed, or gone.
+//     When the request context is cancelled, the caller is checked
+//     (/proc/PID/status: SIGKILL pending, or the process gone); a caller
+//     still alive is checked again every dyingPoll, since the kernel
+//     sends INTERRUPT only once per request and a later kill -9 would go
+//     unnoticed. The kernel does not release a killed process blocked in
+//     a request the daemon has received until the daemon answers, so
+//     this is what makes a program blocked on the store killable.
+//
+// Operations nest (a rename looks its source up, a mknod creates and
+// flushes): the inner operation shares the outer one's context and
+// budget, so retries never stack.
+
+// dyingPoll is how often a caller whose request was interrupted is
+// checked again.
+const dyingPoll = 100 * time.Millisecond
+
+// opKey marks a context made by op: an operation nested in another
+// shares it.
+type opKey struct{}
+
+// errCallerDying is the cause of an operation context cancelled because
+// its caller is being killed or is gone.
+var errCallerDying = errors.New("the calling process is being killed")
+
+// op returns the context for the store work of a FUSE operation bounded
+// by Config.OpTimeout, and the function that releases it (call it when
+// the operation ends).
+func (fsys *FS) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return fsys.opWith(ctx, true)
+}
+
+// longOp is op for operations whose work grows with the data (close and
+// fsync, which wait for a commit; rename; directory listings): no total
+// deadline — each store request is bounded by the client (its retries
+// stop after --op-timeout) and a commit by writeback.Config.CommitTimeout
+// without progress — but killable like any other.
+func (fsys *FS) longOp(ctx context.Context) (context.Context, context.CancelFunc) {
+	return fsys.opWith(ctx, false)
+}
+
+func (fsys *FS) opWith(ctx context.Context, deadline bool) (context.Context, context.CancelFunc) {
+	if ctx.Value(opKey{}) != nil {
+		return ctx, func() {} // nested: the outer operation's budget
+	}
+	octx, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
+	octx = context.WithValue(octx, opKey{}, true)
+	cancel := func() { cancelCause(context.Canceled) }
+	if deadline {
+		var cancelT context.CancelFunc
+		octx, cancelT = context.WithTimeout(octx, fsys.cfg.OpTimeout)
+		c := cancel
+		cancel = func() { cancelT(); c() }
+	}
+	caller, ok := fuse.FromContext(ctx)
+	if !ok || caller.Pid == 0 || ctx.Done() == nil {
+		return octx, cancel
+	}
+	pid := caller.Pid
+	stop := context.AfterFunc(ctx, func() {
+		// Interrupted: is the caller dying, or is it a signal it
+		// survives? Checked until the operation ends.
+		t := time.NewTicker(dyingPoll)
+		defer t.Stop()
+		for {
+			if fsys.dying(pid) {
+				cancelCause(errCallerDying)
+				return
+			}
+			select {
+			case <-octx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return octx, func() { stop(); cancel() }
+}
+
+// callerDying reports whether the process (thread) pid is being killed —
+// SIGKILL pending, which the kernel also sets on every thread of a
+// process dying of any fatal signal — or is gone or a zombie. Errors
+// reading /proc count as alive: a wrong "dying" would fail an operation
+// of a live program.
+func callerDying(pid uint32) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist) // gone
+	}
+	return statusDying(data)
+}
+
+// statusDying reports, from the text of /proc/PID/status, whether the
+// process is dying (see callerDying).
+func statusDying(status []byte) bool {
+	const sigkill = 9
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		value = bytes.TrimSpace(value)
+		switch string(name) {
+		case "State":
+			if bytes.HasPrefix(value, []byte("Z")) || bytes.HasPrefix(value, []byte("X")) {
+				return true
+			}
+		case "SigPnd", "ShdPnd":
+			mask, err := strconv.ParseUint(string(value), 16, 64)
+			if err == nil && mask&(1<<(sigkill-1)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

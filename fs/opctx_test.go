@@ -1,0 +1,149 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// opTestFS is an FS with just what op needs, and a fake dying check.
+func opTestFS(timeout time.Duration, dying *atomic.Bool) *FS {
+	return &FS{cfg: Config{OpTimeout: timeout}, dying: func(uint32) bool { return dying.Load() }}
+}
+
+// request is a go-fuse request context of caller pid, and its interrupt.
+func request(pid uint32) (*fuse.Context, func()) {
+	c := make(chan struct{})
+	return &fuse.Context{Caller: fuse.Caller{Pid: pid, Owner: fuse.Owner{Uid: 7}}, Cancel: c}, func() { close(c) }
+}
+
+// waitDone waits up to limit (generous: the machine may be loaded) for
+// ctx to end.
+func waitDone(t *testing.T, ctx context.Context, limit time.Duration) bool {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(limit):
+		return false
+	}
+}
+
+// TestOpContextSurvivesInterruptOfALiveCaller: an INTERRUPT (a signal the
+// caller survives, like Go's SIGURG) must not cancel store work.
+func TestOpContextSurvivesInterruptOfALiveCaller(t *testing.T) {
+	var dying atomic.Bool
+	fsys := opTestFS(time.Hour, &dying)
+	req, interrupt := request(42)
+	ctx, done := fsys.op(req)
+	defer done()
+	if c, ok := fuse.FromContext(ctx); !ok || c.Uid != 7 {
+		t.Fatalf("the operation context lost the caller's credentials: %v %v", c, ok)
+	}
+	interrupt()
+	if waitDone(t, ctx, 5*dyingPoll) {
+		t.Fatalf("operation context ended (%v) after an interrupt of a live caller", context.Cause(ctx))
+	}
+}
+
+// TestOpContextEndsWhenTheCallerIsKilled: killed at the interrupt, or
+// later (the kernel sends INTERRUPT only once: the check must go on).
+func TestOpContextEndsWhenTheCallerIsKilled(t *testing.T) {
+	for _, later := range []bool{false, true} {
+		name := map[bool]string{false: "dying at the interrupt", true: "killed after the interrupt"}[later]
+		t.Run(name, func(t *testing.T) {
+			var dying atomic.Bool
+			fsys := opTestFS(time.Hour, &dying)
+			req, interrupt := request(42)
+			ctx, done := fsys.op(req)
+			defer done()
+			if !later {
+				dying.Store(true)
+			}
+			interrupt()
+			if later {
+				time.Sleep(3 * dyingPoll) // several checks find it alive
+				if ctx.Err() != nil {
+					t.Fatal("ended while the caller was alive")
+				}
+				dying.Store(true)
+			}
+			if !waitDone(t, ctx, 10*time.Second) {
+				t.Fatal("operation context still running 10s after its caller was killed")
+			}
+			if !errors.Is(context.Cause(ctx), errCallerDying) || errno(ctx.Err()) != syscall.EINTR {
+				t.Errorf("cause %v, errno %v; want the caller's death and EINTR", context.Cause(ctx), errno(ctx.Err()))
+			}
+		})
+	}
+}
+
+// TestOpContextBudget: an operation ends after OpTimeout with EIO; a
+// nested one shares the outer budget; longOp has none of its own.
+func TestOpContextBudget(t *testing.T) {
+	var dying atomic.Bool
+	fsys := opTestFS(50*time.Millisecond, &dying)
+	req, _ := request(42)
+	ctx, done := fsys.op(req)
+	defer done()
+	inner, innerDone := fsys.op(ctx)
+	defer innerDone()
+	if inner != ctx {
+		t.Error("a nested operation got a context (and budget) of its own")
+	}
+	if !waitDone(t, ctx, 10*time.Second) {
+		t.Fatal("operation did not end after its budget")
+	}
+	if got := errno(ctx.Err()); got != syscall.EIO {
+		t.Errorf("an operation out of time maps to %v, want EIO", got)
+	}
+	long, longDone := fsys.longOp(req)
+	defer longDone()
+	if _, ok := long.Deadline(); ok {
+		t.Error("longOp has a deadline")
+	}
+	longDone()
+	if long.Err() == nil {
+		t.Error("releasing a longOp does not end its context")
+	}
+}
+
+// TestStatusDying parses /proc/PID/status texts.
+func TestStatusDying(t *testing.T) {
+	status := func(state, sigpnd, shdpnd string) []byte {
+		return []byte("Name:\tcat\nState:\t" + state + "\nTgid:\t1\nSigQ:\t0/1\nSigPnd:\t" + sigpnd +
+			"\nShdPnd:\t" + shdpnd + "\nSigBlk:\t0000000000000000\n")
+	}
+	for _, c := range []struct {
+		name string
+		text []byte
+		want bool
+	}{
+		{"sleeping", status("S (sleeping)", "0000000000000000", "0000000000000000"), false},
+		{"in the filesystem, SIGURG pending", status("D (disk sleep)", "0000000000000000", "0000000000800000"), false},
+		{"SIGTERM pending, handled", status("S (sleeping)", "0000000000000000", "0000000000004000"), false},
+		{"SIGKILL pending on the thread", status("D (disk sleep)", "0000000000000100", "0000000000000000"), true},
+		{"SIGKILL pending on the process", status("D (disk sleep)", "0000000000000000", "0000000000000100"), true},
+		{"zombie", status("Z (zombie)", "0000000000000000", "0000000000000000"), true},
+	} {
+		if got := statusDying(c.text); got != c.want {
+			t.Errorf("%s: dying %v, want %v", c.name, got, c.want)
+		}
+	}
+	if callerDying(uint32(os.Getpid())) {
+		t.Error("this test process counts as dying")
+	}
+	if !callerDying(1 << 30) { // beyond pid_max: no such process
+		t.Error("a process that is gone does not count as dying")
+	}
+	if s, err := os.ReadFile("/proc/self/status"); err == nil && !strings.Contains(string(s), "ShdPnd:") {
+		t.Errorf("/proc/self/status has no ShdPnd line: the check cannot work here")
+	}
+}
