@@ -106,7 +106,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	e, found, known := d.cached(name)
 	if !known {
 		var err error
-		e, found, err = d.probe(detach(ctx), key)
+		pctx, done := fsys.op(ctx)
+		e, found, err = d.probe(pctx, key)
+		done()
 		if err != nil {
 			return nil, fsys.toErrno("lookup", key, err)
 		}
@@ -221,7 +223,9 @@ var _ = (fusefs.NodeReaddirer)((*dirNode)(nil))
 func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 	fsys := d.fsys
 	prefix := d.key()
-	entries, err := d.list(detach(ctx), prefix)
+	lctx, done := fsys.longOp(ctx)
+	entries, err := d.list(lctx, prefix)
+	done()
 	if err != nil {
 		return nil, fsys.toErrno("readdir", prefix, err)
 	}
@@ -334,7 +338,9 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	uid, gid := fsys.caller(ctx)
 	a := attr{mode: syscall.S_IFDIR | mode&0o7777, uid: uid, gid: gid, mtime: time.Now()}
-	_, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+	pctx, done := fsys.op(ctx)
+	defer done()
+	_, err := fsys.store.PutObject(pctx, &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		ContentType: "application/x-directory", Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
 	if err != nil {
 		return nil, fsys.toErrno("mkdir", key, err)
@@ -381,13 +387,15 @@ var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 // anything this mount is still writing to it.
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
+	ctx, done := fsys.op(ctx)
+	defer done()
 	key := d.key() + name
 	if ch := d.GetChild(name); ch != nil {
 		if fn, ok := ch.Operations().(*fileNode); ok {
 			fn.discard()
 		}
 	}
-	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
+	if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
 		return fsys.toErrno("unlink", key, err)
 	}
 	d.noteEntry(name, nil)
@@ -400,13 +408,15 @@ var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
 // under the prefix, in the store or being written through this mount.
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
+	ctx, done := fsys.op(ctx)
+	defer done()
 	key := d.key() + name + "/"
 	if ch := d.GetChild(name); ch != nil {
 		if cd, ok := ch.Operations().(*dirNode); ok && cd.hasPinnedChildren() {
 			return syscall.ENOTEMPTY
 		}
 	}
-	out, err := fsys.store.ListObjects(detach(ctx), &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key, MaxKeys: 2})
+	out, err := fsys.store.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key, MaxKeys: 2})
 	if err != nil {
 		return fsys.toErrno("rmdir", key, err)
 	}
@@ -418,7 +428,7 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if len(out.CommonPrefixes) > 0 {
 		return syscall.ENOTEMPTY
 	}
-	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
+	if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
 		return fsys.toErrno("rmdir", key, err)
 	}
 	d.noteEntry(name, nil)
@@ -450,6 +460,8 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
 		return nil, syscall.EPERM
 	}
+	ctx, done := d.fsys.op(ctx) // create and commit: one budget
+	defer done()
 	ch, fh, _, errno := d.Create(ctx, name, syscall.O_WRONLY, mode, out)
 	if errno != 0 {
 		return nil, errno
@@ -485,7 +497,9 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	}
 	uid, gid := fsys.caller(ctx)
 	a := attr{mode: syscall.S_IFLNK | 0o777, uid: uid, gid: gid, mtime: time.Now()}
-	res, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+	pctx, done := fsys.op(ctx)
+	defer done()
+	res, err := fsys.store.PutObject(pctx, &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		Body: strings.NewReader(target), Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
 	if err != nil {
 		return nil, fsys.toErrno("symlink", key, err)
@@ -509,7 +523,9 @@ func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 	d.mu.Lock()
 	a := applySetattr(d.a, in)
 	d.mu.Unlock()
-	if errno := d.writeMarker(detach(ctx), a); errno != 0 {
+	pctx, done := fsys.op(ctx)
+	defer done()
+	if errno := d.writeMarker(pctx, a); errno != 0 {
 		return errno
 	}
 	d.mu.Lock()

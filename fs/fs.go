@@ -54,6 +54,13 @@ type Config struct {
 	CopyThreshold int64
 	// SSE is applied to objects written; SSE-C keys also to reads.
 	SSE obsclient.SSE
+	// OpTimeout is the time budget of one operation that needs the store
+	// (lookup, stat, open, read, write, ...): past it the operation fails
+	// with EIO, however the retries inside are arranged. Operations whose
+	// work grows with the data (close, fsync, rename, listing) are bounded
+	// per request and by commit progress instead (see opctx.go). 0 means
+	// DefaultOpTimeout; negative is refused.
+	OpTimeout time.Duration
 	// Logger; default discards.
 	Logger *logrus.Entry
 }
@@ -66,6 +73,7 @@ const StagingDir = ".obsfs-staging"
 // Defaults for Config.
 const (
 	DefaultStatCacheTTL = 5 * time.Second
+	DefaultOpTimeout    = 2 * time.Minute
 	DefaultFileMode     = 0o644
 	DefaultDirMode      = 0o755
 )
@@ -76,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CopyThreshold == 0 {
 		c.CopyThreshold = obsclient.MaxPartSize
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = DefaultOpTimeout
 	}
 	if c.FileMode == 0 {
 		c.FileMode = DefaultFileMode
@@ -115,6 +126,9 @@ func (c Config) Validate() error {
 	if c.StatCacheTTL < 0 {
 		return errors.New("negative stat cache TTL")
 	}
+	if c.OpTimeout < 0 {
+		return errors.New("negative operation timeout")
+	}
 	if c.CopyThreshold < 0 || c.CopyThreshold > obsclient.MaxPartSize {
 		return fmt.Errorf("copy threshold %d must be within 0..5 GiB", c.CopyThreshold)
 	}
@@ -134,6 +148,11 @@ type FS struct {
 	meta *ristretto.Cache[string, attr]
 	// renameMu serialises renames (they move many keys and inodes).
 	renameMu sync.Mutex
+	// dying reports whether the process making a request is being killed
+	// (opctx.go); a field so that tests can fake it.
+	dying func(pid uint32) bool
+	// now is the clock of remembered read failures.
+	now func() time.Time
 }
 
 // New builds the filesystem over store, writing through wb.
@@ -148,7 +167,7 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc}
+	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, dying: callerDying, now: time.Now}
 	fsys.root = &dirNode{node: node{fsys: fsys}}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
 	return fsys, nil
@@ -191,10 +210,6 @@ func (fsys *FS) MountOptions() *fusefs.Options {
 
 // keyFor maps a path relative to the mount root to an object key.
 func (fsys *FS) keyFor(rel string) string { return fsys.cfg.Prefix + rel }
-
-// detach returns a context for store I/O that keeps the request's values
-// (caller credentials) but not its cancellation: see the package doc.
-func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // metaKey names a version in the metadata cache.
 func metaKey(key, etag string) string { return key + "\x00" + etag }

@@ -35,14 +35,26 @@ import (
 //     unnoticed. The kernel does not release a killed process blocked in
 //     a request the daemon has received until the daemon answers, so
 //     this is what makes a program blocked on the store killable.
+//     (The watch starts watchAfter into the operation.) A running
+//     operation has its caller checked every slowOpCheck even without an
+//     interrupt: requests the kernel
+//     sends on its own (read-ahead) get none, yet the pages they fill
+//     stay locked — and every other reader of them waits — until they
+//     end, long after the program that caused them was killed.
 //
 // Operations nest (a rename looks its source up, a mknod creates and
 // flushes): the inner operation shares the outer one's context and
 // budget, so retries never stack.
 
 // dyingPoll is how often a caller whose request was interrupted is
-// checked again.
-const dyingPoll = 100 * time.Millisecond
+// checked again; slowOpCheck, how often the caller of a long operation
+// is checked without an interrupt.
+// An operation's caller is watched from watchAfter after its start.
+const (
+	dyingPoll   = 100 * time.Millisecond
+	slowOpCheck = time.Second
+	watchAfter  = 50 * time.Millisecond
+)
 
 // opKey marks a context made by op: an operation nested in another
 // shares it.
@@ -85,25 +97,38 @@ func (fsys *FS) opWith(ctx context.Context, deadline bool) (context.Context, con
 	if !ok || caller.Pid == 0 || ctx.Done() == nil {
 		return octx, cancel
 	}
-	pid := caller.Pid
-	stop := context.AfterFunc(ctx, func() {
-		// Interrupted: is the caller dying, or is it a signal it
-		// survives? Checked until the operation ends.
-		t := time.NewTicker(dyingPoll)
-		defer t.Stop()
-		for {
-			if fsys.dying(pid) {
-				cancelCause(errCallerDying)
-				return
-			}
-			select {
-			case <-octx.Done():
-				return
-			case <-t.C:
-			}
+	// Most operations end within microseconds: the watch starts only for
+	// those still running after watchAfter (an operation then costs one
+	// timer, not a goroutine).
+	watch := time.AfterFunc(watchAfter, func() { fsys.watchCaller(ctx, octx, caller.Pid, cancelCause) })
+	return octx, func() { watch.Stop(); cancel() }
+}
+
+// watchCaller cancels the operation context octx, of request req, once
+// its caller pid is dying: checked every dyingPoll once the request was
+// interrupted (is it a signal the caller survives?), every slowOpCheck
+// before, until the operation ends.
+func (fsys *FS) watchCaller(req, octx context.Context, pid uint32, cancel context.CancelCauseFunc) {
+	t := time.NewTimer(slowOpCheck) // an interrupt already received is seen at once below
+	defer t.Stop()
+	for {
+		select {
+		case <-octx.Done():
+			return
+		case <-t.C:
+		case <-req.Done():
+			req = context.Background() // seen: from now on, poll quickly
 		}
-	})
-	return octx, func() { stop(); cancel() }
+		if fsys.dying(pid) {
+			cancel(errCallerDying)
+			return
+		}
+		if req.Done() == nil {
+			t.Reset(dyingPoll)
+		} else {
+			t.Reset(slowOpCheck)
+		}
+	}
 }
 
 // callerDying reports whether the process (thread) pid is being killed —

@@ -48,17 +48,26 @@ func TestOpContextSurvivesInterruptOfALiveCaller(t *testing.T) {
 		t.Fatalf("the operation context lost the caller's credentials: %v %v", c, ok)
 	}
 	interrupt()
-	if waitDone(t, ctx, 5*dyingPoll) {
+	if waitDone(t, ctx, slowOpCheck+5*dyingPoll) { // the slow-operation check runs too
 		t.Fatalf("operation context ended (%v) after an interrupt of a live caller", context.Cause(ctx))
 	}
 }
 
 // TestOpContextEndsWhenTheCallerIsKilled: killed at the interrupt, or
-// later (the kernel sends INTERRUPT only once: the check must go on).
+// later (the kernel sends INTERRUPT only once: the check must go on), or
+// with no interrupt at all (a request the kernel made on its own, such as
+// read-ahead: a slow operation's caller is checked anyway).
 func TestOpContextEndsWhenTheCallerIsKilled(t *testing.T) {
-	for _, later := range []bool{false, true} {
-		name := map[bool]string{false: "dying at the interrupt", true: "killed after the interrupt"}[later]
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		later, interrupt bool
+	}{
+		{"dying at the interrupt", false, true},
+		{"killed after the interrupt", true, true},
+		{"killed, no interrupt", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			later := c.later
 			var dying atomic.Bool
 			fsys := opTestFS(time.Hour, &dying)
 			req, interrupt := request(42)
@@ -67,7 +76,9 @@ func TestOpContextEndsWhenTheCallerIsKilled(t *testing.T) {
 			if !later {
 				dying.Store(true)
 			}
-			interrupt()
+			if c.interrupt {
+				interrupt()
+			}
 			if later {
 				time.Sleep(3 * dyingPoll) // several checks find it alive
 				if ctx.Err() != nil {

@@ -145,6 +145,8 @@ func (n *fileNode) loadMetaLocked(ctx context.Context) syscall.Errno {
 	}
 	fsys := n.fsys
 	key := n.key()
+	ctx, done := fsys.op(ctx)
+	defer done()
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if err != nil {
@@ -165,7 +167,7 @@ func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if errno := n.loadMetaLocked(detach(ctx)); errno != 0 {
+	if errno := n.loadMetaLocked(ctx); errno != 0 {
 		return 0, errno
 	}
 	return xattrGet(n.a.xattr, name, dest)
@@ -174,7 +176,7 @@ func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if errno := n.loadMetaLocked(detach(ctx)); errno != 0 {
+	if errno := n.loadMetaLocked(ctx); errno != 0 {
 		return 0, errno
 	}
 	return xattrList(n.a.xattr, dest)
@@ -189,7 +191,8 @@ func (n *fileNode) Removexattr(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *fileNode) changeXattr(ctx context.Context, name string, data []byte, flags uint32, remove bool) syscall.Errno {
-	ctx = detach(ctx)
+	ctx, done := n.fsys.op(ctx)
+	defer done()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if errno := n.loadMetaLocked(ctx); errno != 0 {
@@ -242,7 +245,9 @@ func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, fla
 		return errno
 	}
 	a.xattr = x
-	if errno := d.writeMarker(detach(ctx), a); errno != 0 {
+	ctx, done := d.fsys.op(ctx)
+	defer done()
+	if errno := d.writeMarker(ctx, a); errno != 0 {
 		return errno
 	}
 	d.mu.Lock()
