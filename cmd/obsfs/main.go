@@ -197,7 +197,8 @@ func clientConfig(o *options, log *logrus.Entry) (obsclient.Config, error) {
 		Endpoint: o.endpoint, Region: o.region, AccessKey: ak, SecretKey: sk, SecurityToken: token,
 		Signature: sig, InsecureSkipVerify: o.insecureTLS, Logger: log,
 		MaxIdleConnsPerHost: max(2*o.concurrency, 32),
-		Retry:               obsclient.RetryPolicy{MaxAttempts: o.retries + 1},
+		// A request's retries stop within the operation's time budget.
+		Retry: obsclient.RetryPolicy{MaxAttempts: o.retries + 1, MaxElapsed: o.opTimeout},
 	}
 	if o.pathStyle {
 		cfg.Addressing = obsclient.AddressingPath
@@ -425,7 +426,7 @@ func serve(o *options, ready *reporter) error {
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
 		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
 		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
-		PoisonFreedPages: o.poison,
+		PoisonFreedPages: o.poison, CommitTimeout: o.opTimeout,
 	})
 	if err != nil {
 		return err
@@ -433,6 +434,7 @@ func serve(o *options, ready *reporter) error {
 	fsys, err := fs.New(client, wb, fs.Config{
 		Bucket: o.bucket, Prefix: o.prefix, UID: o.uid, GID: o.gid, FileMode: o.fileMode, DirMode: o.dirMode,
 		StatCacheTTL: o.statCacheTTL, CopyThreshold: o.copyThreshold, SSE: sse, Logger: log.WithField("layer", "fs"),
+		OpTimeout: o.opTimeout,
 	})
 	if err != nil {
 		return err
