@@ -375,7 +375,7 @@ type handle struct {
 	rs    *writeback.Stream // its reads' read-ahead; nil if write-only
 
 	mu     sync.Mutex
-	failed readFailure // guarded by mu: the last failed read
+	failed []readFailure // guarded by mu: reads failed within readFailureMemory
 }
 
 // readFailure is a read that failed: [off, end) at time at, with errno.
@@ -398,11 +398,28 @@ const readFailureMemory = 2 * time.Second
 func (h *handle) recentFailure(off int64, n int) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := h.failed
-	if f.errno == 0 || off >= f.end || off+int64(n) <= f.off || h.n.fsys.now().Sub(f.at) >= readFailureMemory {
-		return 0
+	now := h.n.fsys.now()
+	for _, f := range h.failed {
+		if off < f.end && off+int64(n) > f.off && now.Sub(f.at) < readFailureMemory {
+			return f.errno
+		}
 	}
-	return f.errno
+	return 0
+}
+
+// readFailed remembers a failed read (the kernel reads ahead in several
+// requests at once: each is remembered).
+func (h *handle) readFailed(off int64, n int, errno syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.n.fsys.now()
+	kept := h.failed[:0]
+	for _, f := range h.failed {
+		if now.Sub(f.at) < readFailureMemory {
+			kept = append(kept, f)
+		}
+	}
+	h.failed = append(kept, readFailure{at: now, off: off, end: off + int64(n), errno: errno})
 }
 
 var (
@@ -424,9 +441,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	if err != nil && err != io.EOF {
 		errno := fsys.toErrno("read", h.n.key(), err)
 		if errno != syscall.EINTR { // EINTR: the caller is dying, not the store
-			h.mu.Lock()
-			h.failed = readFailure{at: fsys.now(), off: off, end: off + int64(len(dest)), errno: errno}
-			h.mu.Unlock()
+			h.readFailed(off, len(dest), errno)
 		}
 		return nil, errno
 	}

@@ -158,3 +158,35 @@ func TestStatusDying(t *testing.T) {
 		t.Errorf("/proc/self/status has no ShdPnd line: the check cannot work here")
 	}
 }
+
+// TestReadFailureMemory: a failed read's errno is returned at once to
+// reads overlapping it (each of several failed ranges) for
+// readFailureMemory, then forgotten.
+func TestReadFailureMemory(t *testing.T) {
+	now := time.Unix(1000, 0)
+	fsys := &FS{now: func() time.Time { return now }}
+	h := &handle{n: &fileNode{node: node{fsys: fsys}}}
+	h.readFailed(0, 128<<10, syscall.EIO)       // two read-ahead requests failing
+	h.readFailed(128<<10, 128<<10, syscall.EIO) // the later one must not hide the first
+	for _, c := range []struct {
+		off  int64
+		n    int
+		want syscall.Errno
+	}{
+		{0, 4096, syscall.EIO}, // the kernel's re-read of the first page
+		{128<<10 + 4096, 4096, syscall.EIO},
+		{256 << 10, 4096, 0}, // beyond both
+	} {
+		if got := h.recentFailure(c.off, c.n); got != c.want {
+			t.Errorf("read [%d,+%d) right after the failures: %v, want %v", c.off, c.n, got, c.want)
+		}
+	}
+	now = now.Add(readFailureMemory)
+	if got := h.recentFailure(0, 4096); got != 0 {
+		t.Errorf("a failure %v old is still returned (%v): the store is asked again after that", readFailureMemory, got)
+	}
+	h.readFailed(1<<20, 10, syscall.ESTALE)
+	if len(h.failed) != 1 {
+		t.Errorf("%d failures remembered; the expired ones should be dropped", len(h.failed))
+	}
+}
