@@ -268,5 +268,3 @@ func inSyscall(pid int) int {
 	}
 	return n
 }
-
-
