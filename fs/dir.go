@@ -19,6 +19,8 @@ type dirNode struct {
 	node
 	mu      sync.Mutex
 	a       attr                 // guarded by mu
+	loaded  bool                 // guarded by mu: a comes from the marker, or its absence was seen
+	fetched time.Time            // guarded by mu: when a was loaded
 	entries map[string]listEntry // guarded by mu: the last complete listing
 	listed  time.Time            // guarded by mu: when entries was filled, or last read
 	gen     uint64               // guarded by mu: counts the listings stored in entries
@@ -28,6 +30,7 @@ type dirNode struct {
 type listEntry struct {
 	dir   bool
 	head  bool  // the object's own attributes are known (from a HEAD)
+	mark  bool  // a directory with a marker object (known when head: the probe saw it)
 	attr  *attr // those attributes, when the entry comes from a HEAD
 	size  int64
 	etag  string
@@ -72,11 +75,10 @@ func (d *dirNode) noteEntry(name string, e *listEntry) {
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.mu.Lock()
-	a := d.a
-	d.mu.Unlock()
-	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
-	out.SetTimeout(d.fsys.cfg.StatCacheTTL)
+	if errno := d.revalidate(ctx); errno != 0 { // an operation only if it asks the store
+		return errno
+	}
+	d.fillOut(&out.Attr, out.SetTimeout)
 	return 0
 }
 
@@ -124,7 +126,7 @@ func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error
 	fsys := d.fsys
 	var head *obsclient.HeadObjectOutput
 	var headErr, listErr error
-	var isDir bool
+	var isDir, marker bool
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -137,6 +139,8 @@ func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error
 		out, err := fsys.store.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key + "/", MaxKeys: 1})
 		listErr = err
 		isDir = err == nil && (len(out.Contents) > 0 || len(out.CommonPrefixes) > 0)
+		// The marker, if any, is the first key under the prefix.
+		marker = isDir && len(out.Contents) > 0 && out.Contents[0].Key == key+"/"
 	}()
 	wg.Wait()
 	if listErr != nil {
@@ -144,7 +148,7 @@ func (d *dirNode) probe(ctx context.Context, key string) (listEntry, bool, error
 	}
 	if isDir {
 		// A directory wins over a file of the same name: it holds more.
-		return listEntry{dir: true}, true, nil
+		return listEntry{dir: true, head: true, mark: marker}, true, nil
 	}
 	if headErr != nil {
 		if obsclient.IsNotFound(headErr) {
@@ -167,16 +171,16 @@ func (d *dirNode) childFor(ctx context.Context, name, key string, e listEntry, o
 	if e.dir {
 		if ch := d.GetChild(name); ch != nil {
 			if cd, ok := ch.Operations().(*dirNode); ok {
-				cd.mu.Lock()
-				a := cd.a
-				cd.mu.Unlock()
-				fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
+				cd.fillOut(&out.Attr, out.SetAttrTimeout)
 				return ch, 0
 			}
 		}
-		cd := &dirNode{node: node{fsys: fsys}, a: fsys.defaultDir(time.Now())}
+		cd, errno := fsys.newDirNode(ctx, key+"/", e)
+		if errno != 0 {
+			return nil, errno
+		}
 		ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
-		fillAttr(&out.Attr, cd.a, 4096, ch.StableAttr().Ino)
+		cd.fillOut(&out.Attr, out.SetAttrTimeout)
 		return ch, 0
 	}
 	var a attr
@@ -346,7 +350,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, fsys.toErrno("mkdir", key, err)
 	}
 	d.noteEntry(name, &listEntry{dir: true})
-	cd := &dirNode{node: node{fsys: fsys}, a: a, entries: map[string]listEntry{}, listed: time.Now()}
+	cd := &dirNode{node: node{fsys: fsys}, a: a, loaded: true, fetched: time.Now(), entries: map[string]listEntry{}, listed: time.Now()}
 	ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
 	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
@@ -383,8 +387,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 
-// Unlink deletes the object, first discarding (and aborting the upload of)
-// anything this mount is still writing to it.
+// Unlink deletes the object. A file open through this mount keeps its
+// data for its descriptors under a hidden key until the last close
+// (unlinked.go).
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
 	ctx, done := fsys.op(ctx)
@@ -392,7 +397,14 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	key := d.key() + name
 	if ch := d.GetChild(name); ch != nil {
 		if fn, ok := ch.Operations().(*fileNode); ok {
-			fn.discard()
+			done, errno := fn.unlinkOpen(ctx, key, true)
+			if errno != 0 {
+				return errno
+			}
+			if done {
+				d.noteEntry(name, nil)
+				return 0
+			}
 		}
 	}
 	if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
@@ -520,16 +532,19 @@ var _ = (fusefs.NodeSetattrer)((*dirNode)(nil))
 // marker of an implicit directory).
 func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := d.fsys
+	ctx, done := fsys.op(ctx)
+	defer done()
+	if errno := d.revalidate(ctx); errno != 0 {
+		return errno // the marker's other attributes must survive the rewrite
+	}
 	d.mu.Lock()
 	a := applySetattr(d.a, in)
 	d.mu.Unlock()
-	pctx, done := fsys.op(ctx)
-	defer done()
-	if errno := d.writeMarker(pctx, a); errno != 0 {
+	if errno := d.writeMarker(ctx, a); errno != 0 {
 		return errno
 	}
 	d.mu.Lock()
-	d.a = a
+	d.a, d.loaded, d.fetched = a, true, time.Now()
 	d.mu.Unlock()
 	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
 	out.SetTimeout(fsys.cfg.StatCacheTTL)

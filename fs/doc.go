@@ -7,6 +7,11 @@
 // and close(2) (FUSE FLUSH) of a descriptor that wrote returns 0 only once
 // the object is durable in the bucket. See README.md, "Semantics".
 //
+// A file unlinked while open stays usable through its descriptors until
+// the last close, its data under a hidden key (unlinked.go). Permissions
+// are checked by the kernel against the attributes obsfs gives it, and by
+// obsfs where the kernel could only see a listing's defaults (cred.go).
+//
 // Only this package imports go-fuse and syscall errnos. All store errors
 // are mapped to errnos in one place, toErrno, which logs the original error
 // with its request ID.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,9 @@ type fileNode struct {
 	// metaLoaded: a (including xattrs) comes from the object's own
 	// metadata, not a listing's defaults. Guarded by mu.
 	metaLoaded bool
+	// hidden is the key holding an unlinked open file's data
+	// (unlinked.go); written with mu held, read without.
+	hidden atomic.Pointer[string]
 }
 
 // pinned reports whether the node must be served from memory: it is open,
@@ -58,8 +62,14 @@ func (n *fileNode) sizeLocked() int64 {
 	return n.size
 }
 
-// key is the object key of the node's current path.
-func (n *fileNode) key() string { return n.fsys.keyFor(n.relPath()) }
+// key is the object key of the node's current path, or of the hidden
+// object holding an unlinked open file.
+func (n *fileNode) key() string {
+	if p := n.hidden.Load(); p != nil {
+		return *p
+	}
+	return n.fsys.keyFor(n.relPath())
+}
 
 // refresh adopts attributes learned from the store, unless the node is
 // open (then memory is the authority).
@@ -83,7 +93,15 @@ func (n *fileNode) refresh(a attr, e listEntry) {
 func (n *fileNode) fill(out *fuse.Attr) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.fillLocked(out)
+}
+
+// fillLocked fills in the attributes: an unlinked file has no link.
+func (n *fileNode) fillLocked(out *fuse.Attr) {
 	fillAttr(out, n.a, n.sizeLocked(), n.StableAttr().Ino)
+	if n.unlinked {
+		out.Nlink = 0
+	}
 }
 
 // metaLocked is the metadata stored with the object: mode and owner
@@ -104,7 +122,13 @@ func (n *fileNode) revalidateLocked(ctx context.Context, key string) syscall.Err
 	if !n.exists || n.wf != nil || time.Since(n.fetched) <= fsys.cfg.StatCacheTTL {
 		return 0
 	}
-	ctx, done := fsys.op(ctx) // only when the store is asked: stat is frequent
+	return n.headLocked(ctx, key)
+}
+
+// headLocked reads the object's version and attributes from the store.
+func (n *fileNode) headLocked(ctx context.Context, key string) syscall.Errno {
+	fsys := n.fsys
+	ctx, done := fsys.op(ctx) // here, where the store is asked: stat is frequent
 	defer done()
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
@@ -161,10 +185,15 @@ func (n *fileNode) open(ctx context.Context, key string, flags uint32, create bo
 	fsys := n.fsys
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.unlinked {
+	if n.unlinked && n.wf == nil {
 		return nil, syscall.ENOENT
 	}
 	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if !create {
+		if errno := n.checkUnseenLocked(ctx, accessFor(flags)); errno != 0 {
+			return nil, errno
+		}
+	}
 	if n.wf == nil {
 		if !create {
 			if errno := n.revalidateLocked(ctx, key); errno != 0 {
@@ -267,17 +296,6 @@ func (n *fileNode) metaChangedLocked(ctx context.Context) syscall.Errno {
 	return n.persistMetaLocked(ctx, n.key())
 }
 
-// discard drops what this mount is writing to the file (unlink).
-func (n *fileNode) discard() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.wf != nil {
-		n.wf.Discard()
-		n.wf = nil
-	}
-	n.unlinked, n.exists = true, false
-}
-
 var _ = (fusefs.NodeGetattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -288,7 +306,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.
 			return errno
 		}
 	}
-	fillAttr(&out.Attr, n.a, n.sizeLocked(), n.StableAttr().Ino)
+	n.fillLocked(&out.Attr)
 	out.SetTimeout(n.fsys.cfg.StatCacheTTL)
 	return 0
 }
@@ -301,6 +319,7 @@ var _ = (fusefs.NodeSetattrer)((*fileNode)(nil))
 // for a commit, so it is bounded like close (longOp).
 func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := n.fsys
+	caller := ctx
 	var done context.CancelFunc
 	if _, ok := in.GetSize(); ok {
 		ctx, done = fsys.longOp(ctx)
@@ -312,6 +331,14 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if size, ok := in.GetSize(); ok {
+		if n.unlinked && n.wf == nil {
+			return syscall.ENOENT
+		}
+		if fh == nil {
+			if errno := n.checkUnseenLocked(caller, mayWrite); errno != 0 {
+				return errno
+			}
+		}
 		wf := n.wf
 		if wf == nil {
 			wf = fsys.wb.Open(key, writeback.Version{Exists: n.exists, Size: n.size, ETag: n.etag})
@@ -327,7 +354,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			return fsys.toErrno("truncate", key, err)
 		}
 		n.touchLocked()
-		if wf == n.wf && fh == nil {
+		if wf == n.wf && fh == nil && !n.unlinked {
 			// truncate(2) by path: no descriptor will commit it, so it is
 			// committed now (ftruncate is committed by its descriptor's close).
 			if errno := n.flushLocked(ctx, key); errno != 0 {
@@ -361,7 +388,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			return errno
 		}
 	}
-	fillAttr(&out.Attr, n.a, n.sizeLocked(), n.StableAttr().Ino)
+	n.fillLocked(&out.Attr)
 	out.SetTimeout(fsys.cfg.StatCacheTTL)
 	return 0
 }
@@ -485,8 +512,9 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	}
 	h.n.mu.Lock()
 	h.n.touchLocked()
+	errno := h.n.killPrivsLocked(ctx)
 	h.n.mu.Unlock()
-	return uint32(k), 0
+	return uint32(k), errno
 }
 
 // Flush runs on every close(2) of every descriptor of this handle. A
@@ -516,8 +544,16 @@ func (h *handle) commit(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.wf != h.wf {
-		// Unlinked (or replaced by a rename) under this handle: its data
-		// was discarded on purpose, there is nothing to make durable.
+		// Discarded under this handle (unlinked after it failed): there
+		// is nothing to make durable.
+		return 0
+	}
+	if n.unlinked {
+		// No one can see it: nothing to commit (unlinked.go). An upload
+		// that failed under memory pressure still shows.
+		if err := n.wf.Err(); err != nil {
+			return n.fsys.toErrno("flush", n.key(), err)
+		}
 		return 0
 	}
 	return n.flushLocked(ctx, n.key())
@@ -546,19 +582,24 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 			wf.WaitCommit()
 			n.mu.Lock()
 			defer n.mu.Unlock()
-			if n.opens == 0 && n.wf == wf { // not reopened, unlinked or replaced meanwhile
-				n.closeLocked()
+			if n.opens == 0 && n.wf == wf { // not reopened or replaced meanwhile
+				n.releaseLocked(context.Background())
 			}
 		}()
 		return 0
 	}
-	n.closeLocked()
+	n.releaseLocked(ctx)
 	return 0
 }
 
-// closeLocked releases the node's open content after its last
-// descriptor, committing (or aborting) what is still pending.
-func (n *fileNode) closeLocked() {
+// releaseLocked ends the node's open content after its last descriptor:
+// what is still pending is committed (or aborted), or dropped if the file
+// was unlinked.
+func (n *fileNode) releaseLocked(ctx context.Context) {
+	if n.unlinked {
+		n.releaseUnlinkedLocked(ctx)
+		return
+	}
 	key := n.key()
 	n.wf.SetMeta(n.metaLocked())
 	if err := n.wf.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,10 @@ type Bucket interface {
 
 var _ Bucket = (*obsclient.Client)(nil)
 
-// Config configures the filesystem.
+// Config configures the filesystem. Start from DefaultConfig: in a Config
+// every value means what it says, zeros included (a StatCacheTTL of 0 is
+// no caching, a FileMode of 0 is no permission bits); only Logger has a
+// fallback when nil.
 type Config struct {
 	// Bucket and Prefix: the mount shows the keys under Prefix ("" for the
 	// whole bucket, otherwise ending in "/").
@@ -45,11 +49,12 @@ type Config struct {
 	FileMode uint32
 	DirMode  uint32
 	// StatCacheTTL is how long lookups, negative lookups, attributes and
-	// directory listings are trusted before the store is asked again.
-	// Changes made through this mount are visible at once. Default 5s.
+	// directory listings are trusted before the store is asked again; 0
+	// trusts nothing (every lookup and stat asks the store). Changes made
+	// through this mount are visible at once.
 	StatCacheTTL time.Duration
 	// CopyThreshold: renames of objects larger than this use a multipart
-	// copy (UploadPartCopy) instead of one CopyObject. Default 5 GiB, the
+	// copy (UploadPartCopy) instead of one CopyObject. At most 5 GiB, the
 	// CopyObject limit.
 	CopyThreshold int64
 	// SSE is applied to objects written; SSE-C keys also to reads.
@@ -58,19 +63,20 @@ type Config struct {
 	// (lookup, stat, open, read, write, ...): past it the operation fails
 	// with EIO, however the retries inside are arranged. Operations whose
 	// work grows with the data (close, fsync, rename, listing) are bounded
-	// per request and by commit progress instead (see opctx.go). 0 means
-	// DefaultOpTimeout; negative is refused.
+	// per request and by commit progress instead (see opctx.go). It must
+	// be positive: every operation is bounded.
 	OpTimeout time.Duration
-	// Logger; default discards.
+	// Logger; nil discards.
 	Logger *logrus.Entry
 }
 
 // StagingDir is the directory, at the mount's root, where the write-back
 // layer assembles parts too large for memory (writeback.Config
-// StagingPrefix). It is hidden: lookups say ENOENT, listings omit it.
+// StagingPrefix) and where files unlinked while open keep their data
+// (unlinked.go). It is hidden: lookups say ENOENT, listings omit it.
 const StagingDir = ".obsfs-staging"
 
-// Defaults for Config.
+// Defaults of DefaultConfig.
 const (
 	DefaultStatCacheTTL = 5 * time.Second
 	DefaultOpTimeout    = 2 * time.Minute
@@ -78,22 +84,22 @@ const (
 	DefaultDirMode      = 0o755
 )
 
-func (c Config) withDefaults() Config {
-	if c.StatCacheTTL == 0 {
-		c.StatCacheTTL = DefaultStatCacheTTL
+// DefaultConfig returns the defaults: a 5 s stat cache, modes 0644 and
+// 0755, owner root (set UID and GID to the mounting user's), copies up to
+// 5 GiB in one request, a 2 minute operation budget. Fill in Bucket (and
+// the rest) before use.
+func DefaultConfig() Config {
+	return Config{
+		StatCacheTTL:  DefaultStatCacheTTL,
+		FileMode:      DefaultFileMode,
+		DirMode:       DefaultDirMode,
+		CopyThreshold: obsclient.MaxPartSize,
+		OpTimeout:     DefaultOpTimeout,
 	}
-	if c.CopyThreshold == 0 {
-		c.CopyThreshold = obsclient.MaxPartSize
-	}
-	if c.OpTimeout == 0 {
-		c.OpTimeout = DefaultOpTimeout
-	}
-	if c.FileMode == 0 {
-		c.FileMode = DefaultFileMode
-	}
-	if c.DirMode == 0 {
-		c.DirMode = DefaultDirMode
-	}
+}
+
+// withLogger fills in the one value that has a fallback: a nil Logger.
+func (c Config) withLogger() Config {
 	if c.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(discard{})
@@ -108,7 +114,6 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	if err := obsclient.ValidateBucketName(c.Bucket); err != nil {
 		return err
 	}
@@ -126,8 +131,8 @@ func (c Config) Validate() error {
 	if c.StatCacheTTL < 0 {
 		return errors.New("negative stat cache TTL")
 	}
-	if c.OpTimeout < 0 {
-		return errors.New("negative operation timeout")
+	if c.OpTimeout <= 0 {
+		return fmt.Errorf("operation timeout %v must be positive", c.OpTimeout)
 	}
 	if c.CopyThreshold < 0 || c.CopyThreshold > obsclient.MaxPartSize {
 		return fmt.Errorf("copy threshold %d must be within 0..5 GiB", c.CopyThreshold)
@@ -148,6 +153,8 @@ type FS struct {
 	meta *ristretto.Cache[string, attr]
 	// renameMu serialises renames (they move many keys and inodes).
 	renameMu sync.Mutex
+	// self is the uid obsfs runs as: the user holding the bucket's keys.
+	self uint32
 	// dying reports whether the process making a request is being killed
 	// (opctx.go); a field so that tests can fake it.
 	dying func(pid uint32) bool
@@ -160,15 +167,16 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.withLogger()
 	mc, err := ristretto.NewCache(&ristretto.Config[string, attr]{
 		NumCounters: 1 << 20, MaxCost: 100_000, BufferItems: 64, IgnoreInternalCost: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, dying: callerDying, now: time.Now}
-	fsys.root = &dirNode{node: node{fsys: fsys}}
+	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid()),
+		dying: callerDying, now: time.Now}
+	fsys.root = &dirNode{node: node{fsys: fsys}, loaded: true}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
 	return fsys, nil
 }
@@ -180,16 +188,22 @@ func (fsys *FS) Root() fusefs.InodeEmbedder { return fsys.root }
 func (fsys *FS) Close() { fsys.meta.Close() }
 
 // MountOptions returns the go-fuse options obsfs mounts with: kernel
-// attribute and entry caching for the stat-cache TTL, 1 MiB writes, and a
+// entry caching for the stat-cache TTL (attributes: per reply), 1 MiB writes, and a
 // panic handler that turns a bug into EIO instead of a dead mount.
+//
+// Every node fills in its whole mode and owner, so go-fuse must take them
+// as they are: NullPermissions keeps a mode of 0000 (go-fuse would show
+// 0644), and Options.UID/GID stay unset (go-fuse would show an owner of
+// uid 0 — root — as the mounting user).
 func (fsys *FS) MountOptions() *fusefs.Options {
 	ttl := fsys.cfg.StatCacheTTL
 	return &fusefs.Options{
 		EntryTimeout:    &ttl,
-		AttrTimeout:     &ttl,
 		NegativeTimeout: &ttl,
-		UID:             fsys.cfg.UID,
-		GID:             fsys.cfg.GID,
+		// No AttrTimeout: every reply sets its own, and go-fuse would
+		// replace a timeout of 0 (attributes the kernel must not keep:
+		// dirattr.go) with it.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			FsName:        "obsfs#" + fsys.cfg.Bucket,
 			Name:          "obsfs",

@@ -63,13 +63,6 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if dstFound && flags&renameNoReplace != 0 {
 		return syscall.EEXIST
 	}
-	// A file being written at the destination is replaced: what it holds
-	// must never be committed over the renamed object later.
-	if old := nd.GetChild(newName); old != nil && old != src {
-		if fn, ok := old.Operations().(*fileNode); ok {
-			fn.discard()
-		}
-	}
 	switch s := src.Operations().(type) {
 	case *dirNode:
 		if dstFound && !dst.dir {
@@ -89,7 +82,12 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		if dstFound && dst.dir {
 			return syscall.EISDIR
 		}
+		undo, errno := nd.detachReplaced(ctx, newName, src, dstKey)
+		if errno != 0 {
+			return errno
+		}
 		if errno := s.renameTo(ctx, srcKey, dstKey); errno != 0 {
+			undo()
 			return errno
 		}
 		d.noteEntry(name, nil)
@@ -101,8 +99,13 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		if dstFound && dst.dir {
 			return syscall.EISDIR
 		}
+		undo, errno := nd.detachReplaced(ctx, newName, src, dstKey)
+		if errno != 0 {
+			return errno
+		}
 		etag, err := fsys.moveObject(ctx, srcKey, dstKey, writeback.Version{Exists: true, Size: s.size, ETag: s.etag})
 		if err != nil {
+			undo()
 			return fsys.toErrno("rename", srcKey, err)
 		}
 		s.mu.Lock()
@@ -115,6 +118,29 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		return syscall.EINVAL
 	}
 	return 0
+}
+
+// detachReplaced: a file open through this mount at the destination keeps
+// its data for its descriptors, as if unlinked (unlinked.go), before the
+// rename overwrites its object; what it holds must never be committed over
+// the renamed object later. undo puts it back if the rename then fails.
+func (nd *dirNode) detachReplaced(ctx context.Context, name string, src *fusefs.Inode, key string) (undo func(), errno syscall.Errno) {
+	old := nd.GetChild(name)
+	if old == nil || old == src {
+		return func() {}, 0
+	}
+	fn, ok := old.Operations().(*fileNode)
+	if !ok {
+		return func() {}, 0
+	}
+	if _, errno := fn.unlinkOpen(ctx, key, false); errno != 0 {
+		return nil, errno
+	}
+	return func() {
+		if !fn.relink(ctx, key) {
+			nd.RmChild(name) // lookups ask the store again
+		}
+	}, 0
 }
 
 // renameTo moves a file's object; an open file is committed first and

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/obsfs/obsfs/obsclient"
@@ -217,12 +218,18 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 	if !strings.HasPrefix(name, xattrPrefix) {
 		return 0, syscall.ENODATA
 	}
+	if errno := d.revalidate(ctx); errno != 0 {
+		return 0, errno
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return xattrGet(d.a.xattr, name, dest)
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if errno := d.revalidate(ctx); errno != 0 {
+		return 0, errno
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return xattrList(d.a.xattr, dest)
@@ -237,6 +244,11 @@ func (d *dirNode) Removexattr(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, flags uint32, remove bool) syscall.Errno {
+	ctx, done := d.fsys.op(ctx)
+	defer done()
+	if errno := d.revalidate(ctx); errno != 0 {
+		return errno
+	}
 	d.mu.Lock()
 	x, errno := xattrSet(d.a.xattr, name, data, flags, remove)
 	a := d.a
@@ -245,13 +257,11 @@ func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, fla
 		return errno
 	}
 	a.xattr = x
-	ctx, done := d.fsys.op(ctx)
-	defer done()
 	if errno := d.writeMarker(ctx, a); errno != 0 {
 		return errno
 	}
 	d.mu.Lock()
-	d.a = a
+	d.a, d.loaded, d.fetched = a, true, time.Now()
 	d.mu.Unlock()
 	return 0
 }

@@ -1238,6 +1238,60 @@ func (f *File) Rebase(key string, ver Version) error {
 	return nil
 }
 
+// Relocate points the file at another key while keeping every change
+// not yet committed: for a file unlinked while open, whose content must
+// stay readable and writable through its descriptors under a key no one
+// sees. move moves the committed version it is given (Exists false for a
+// file never committed) to key — a server-side copy, then the deletion of
+// the old object — and returns the version at key; it runs while the
+// file's writers, readers and commits wait, so the committed version
+// cannot change under it. Later reads of committed bytes read key, and
+// later commits (a Flush, or one under memory pressure) write key.
+//
+// Parts already uploaded cannot move from one multipart upload to
+// another, so a file with parts sealed or staged is committed first, to
+// its current key. If that commit fails, Relocate returns the file's
+// sticky error; if move fails, its error, and nothing changed. The waits
+// end with ctx (then its error is returned and nothing changed); move
+// should use ctx too.
+func (f *File) Relocate(ctx context.Context, key string, move func(base Version) (Version, error)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if f.err != nil {
+			return f.err
+		}
+		if f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
+			if err := f.waitLocked(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if f.up != nil || len(f.staged) > 0 {
+			if err := f.commitWaitLocked(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		break
+	}
+	f.run = &commitRun{} // writers, readers and commits wait, as for a commit
+	base := f.base
+	f.mu.Unlock()
+	ver, err := move(base)
+	f.mu.Lock()
+	f.run = nil
+	f.cond.Broadcast()
+	if err != nil {
+		return err
+	}
+	if ver.Exists != base.Exists || ver.Size != base.Size {
+		return fmt.Errorf("internal error: relocated version %+v of %+v", ver, base)
+	}
+	f.key, f.base, f.src = key, ver, source{key: key, obj: ver}
+	return nil
+}
+
 // OpenCopy returns a File for key whose content is the committed version
 // base of srcKey; committing it copies that object server-side with a
 // multipart upload of UploadPartCopy parts, whatever its size (renames of

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -430,5 +431,119 @@ func TestFailedFilesReleaseTheirBuffers(t *testing.T) {
 	}
 	if got, _ := store.Object("good"); !bytes.Equal(got, want) {
 		t.Fatal("object differs")
+	}
+}
+
+// Relocate moves an open file to a hidden key (unlink while open): changes
+// not yet committed stay, committed bytes are read from the new key, and
+// commits go there; parts already uploaded are committed first.
+func TestRelocate(t *testing.T) {
+	ctx := context.Background()
+	for name, mk := range caches(t) {
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 8))
+			store := newFake()
+			m := newTestManager(t, store, mk(), nil)
+			moveTo := func(from, to string) func(Version) (Version, error) {
+				return func(base Version) (Version, error) {
+					ver := base
+					if base.Exists {
+						out, err := store.CopyObject(ctx, &obsclient.CopyObjectInput{Bucket: testBucket, Key: to,
+							SourceBucket: testBucket, SourceKey: from, SourceIfMatch: base.ETag})
+						if err != nil {
+							return Version{}, err
+						}
+						ver.ETag = out.ETag
+					}
+					_, err := store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: testBucket, Key: from})
+					return ver, err
+				}
+			}
+			readAll := func(f *File) []byte {
+				t.Helper()
+				buf := make([]byte, f.Size())
+				if n, err := f.ReadAt(ctx, buf, 0); (err != nil && err != io.EOF) || n != len(buf) {
+					t.Fatalf("read: %d of %d bytes, %v", n, len(buf), err)
+				}
+				return buf
+			}
+
+			// A committed object of several parts, with a change in memory.
+			data := randBytes(r, 3*int(pageSize)+12345)
+			f := m.Open("a", Version{})
+			writeAll(t, f, data, 256<<10)
+			if err := f.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(ctx, []byte("changed"), 100); err != nil {
+				t.Fatal(err)
+			}
+			copy(data[100:], "changed")
+			failing := func(Version) (Version, error) { return Version{}, errors.New("copy failed") }
+			if err := f.Relocate(context.Background(), "hidden/a", failing); err == nil || f.Key() != "a" {
+				t.Fatalf("a failed move: %v, key %q; want the error and nothing changed", err, f.Key())
+			}
+			if err := f.Relocate(context.Background(), "hidden/a", moveTo("a", "hidden/a")); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := store.Object("a"); ok {
+				t.Fatal("the old key still exists")
+			}
+			if got := readAll(f); !bytes.Equal(got, data) { // page 2 comes from hidden/a
+				t.Fatalf("after relocating: content differs")
+			}
+			if err := f.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := store.Object("hidden/a"); !bytes.Equal(got, data) {
+				t.Fatalf("the commit after relocating did not write the new key")
+			}
+			if _, ok := store.Object("a"); ok {
+				t.Fatal("a commit after relocating wrote the old key")
+			}
+			f.Discard()
+
+			// A new file with parts uploaded already: committed first.
+			data = randBytes(r, 2*int(pageSize)+500)
+			f = m.Open("b", Version{})
+			writeAll(t, f, data, 256<<10)
+			if err := f.Relocate(context.Background(), "hidden/b", moveTo("b", "hidden/b")); err != nil {
+				t.Fatal(err)
+			}
+			if ver := f.Version(); !ver.Exists || ver.Size != int64(len(data)) {
+				t.Fatalf("version after relocating %+v", ver)
+			}
+			if _, err := f.WriteAt(ctx, []byte("tail"), int64(len(data))); err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(f); !bytes.Equal(got, append(data, "tail"...)) {
+				t.Fatal("content differs after relocating a file with uploaded parts")
+			}
+			f.Discard()
+			if keys := store.Keys(); !slices.Equal(keys, []string{"hidden/a", "hidden/b"}) {
+				t.Errorf("keys %q", keys)
+			}
+			if n := store.Uploads(); n != 0 {
+				t.Errorf("%d uploads left", n)
+			}
+
+			// A new file never committed: nothing to move, commits go to the new key.
+			f = m.Open("c", Version{})
+			if _, err := f.WriteAt(ctx, []byte("new"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Relocate(context.Background(), "hidden/c", moveTo("c", "hidden/c")); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := store.Object("hidden/c"); !ok || string(got) != "new" {
+				t.Errorf("hidden/c = %q, %v", got, ok)
+			}
+			if _, ok := store.Object("c"); ok {
+				t.Error("c was written")
+			}
+		})
 	}
 }

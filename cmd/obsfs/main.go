@@ -431,11 +431,11 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
-	fsys, err := fs.New(client, wb, fs.Config{
-		Bucket: o.bucket, Prefix: o.prefix, UID: o.uid, GID: o.gid, FileMode: o.fileMode, DirMode: o.dirMode,
-		StatCacheTTL: o.statCacheTTL, CopyThreshold: o.copyThreshold, SSE: sse, Logger: log.WithField("layer", "fs"),
-		OpTimeout: o.opTimeout,
-	})
+	fcfg := fs.DefaultConfig() // then every value from the flags, zeros included
+	fcfg.Bucket, fcfg.Prefix, fcfg.UID, fcfg.GID = o.bucket, o.prefix, o.uid, o.gid
+	fcfg.FileMode, fcfg.DirMode, fcfg.StatCacheTTL, fcfg.CopyThreshold = o.fileMode, o.dirMode, o.statCacheTTL, o.copyThreshold
+	fcfg.SSE, fcfg.Logger, fcfg.OpTimeout = sse, log.WithField("layer", "fs"), o.opTimeout
+	fsys, err := fs.New(client, wb, fcfg)
 	if err != nil {
 		return err
 	}

@@ -44,11 +44,13 @@ func TestParseArgs(t *testing.T) {
 		statCacheTTL                time.Duration
 		retries                     int
 		opTimeout                   time.Duration
+		fileMode, dirMode           uint32
+		copyThreshold               int64
 	}
 	def := want{
 		bucket: "bucket", mountpoint: "/mnt", endpoint: testEndpoint, region: "us-east-1", signature: "v4",
 		partSize: 8 << 20, writeBuffer: 512 << 20, concurrency: 8, statCacheTTL: 5 * time.Second, retries: 5,
-		opTimeout: 2 * time.Minute,
+		fileMode: 0o644, dirMode: 0o755, copyThreshold: 5 << 30, opTimeout: 2 * time.Minute,
 	}
 	with := func(f func(w *want)) want {
 		w := def
@@ -72,6 +74,11 @@ func TestParseArgs(t *testing.T) {
 		{"-o before the positionals", []string{"-o", "endpoint=" + testEndpoint, "bucket", "/mnt"}, def},
 		{"-oVALUE", []string{"bucket", "/mnt", "-opart-size=16M", "-oendpoint=" + testEndpoint},
 			with(func(w *want) { w.partSize = 16 << 20 })},
+		// Zero is a value like any other, never "unset".
+		{"zeros", []string{"bucket", "/mnt", "--endpoint", testEndpoint, "--stat-cache-ttl", "0s", "--file-mode", "0", "--dir-mode", "0000", "--copy-threshold", "0", "--retries", "0"},
+			with(func(w *want) { w.statCacheTTL, w.fileMode, w.dirMode, w.copyThreshold, w.retries = 0, 0, 0, 0, 0 })},
+		{"zeros as -o", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint + ",stat_cache_ttl=0,file_mode=000"},
+			with(func(w *want) { w.statCacheTTL, w.fileMode = 0, 0 })},
 		{"-o with hyphens and underscores", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint + ",write-buffer=64M,stat_cache_ttl=1s,retries=2"},
 			with(func(w *want) { w.writeBuffer, w.statCacheTTL, w.retries = 64<<20, time.Second, 2 })},
 		{"op timeout", []string{"bucket", "/mnt", "--endpoint", testEndpoint, "-o", "op_timeout=8s"},
@@ -158,6 +165,7 @@ func TestParseArgs(t *testing.T) {
 				partSize: o.partSize, writeBuffer: o.writeBuffer, concurrency: o.concurrency,
 				allowOther: o.allowOther, readOnly: o.readOnly, fg: o.foreground,
 				statCacheTTL: o.statCacheTTL, retries: o.retries, opTimeout: o.opTimeout,
+				fileMode: o.fileMode, dirMode: o.dirMode, copyThreshold: o.copyThreshold,
 			}
 			if got != c.want {
 				t.Errorf("parseArgs(%q)\n got %+v\nwant %+v", c.args, got, c.want)

@@ -647,10 +647,10 @@ func TestStall(t *testing.T) {
 	id := p.AddRule(faultproxy.Rule{Method: "PUT", Action: faultproxy.ActionStall})
 
 	// The client's own deadline ends the wait; the server never sees it.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "PUT", p.URL()+"/b/k", strings.NewReader("payload"))
-	start := time.Now()
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatal("a stalled request was answered")
