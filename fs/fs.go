@@ -155,9 +155,10 @@ type FS struct {
 	renameMu sync.Mutex
 	// self is the uid obsfs runs as: the user holding the bucket's keys.
 	self uint32
-	// dying reports whether the process making a request is being killed
-	// (opctx.go); a field so that tests can fake it.
-	dying func(pid uint32) bool
+	// dying reports whether the process pid (of user uid) making a
+	// request is being killed (opctx.go); a field so that tests can fake
+	// it.
+	dying func(pid, uid uint32) bool
 	// now is the clock of remembered read failures.
 	now func() time.Time
 }
@@ -175,7 +176,8 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid()),
-		dying: callerDying, now: time.Now}
+		now: time.Now}
+	fsys.dying = func(pid, uid uint32) bool { return callerDying(pid, uid, fsys.self) }
 	fsys.root = &dirNode{node: node{fsys: fsys}, loaded: true}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
 	return fsys, nil

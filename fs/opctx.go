@@ -100,7 +100,7 @@ func (fsys *FS) opWith(ctx context.Context, deadline bool) (context.Context, con
 	// Most operations end within microseconds: the watch starts only for
 	// those still running after watchAfter (an operation then costs one
 	// timer, not a goroutine).
-	watch := time.AfterFunc(watchAfter, func() { fsys.watchCaller(ctx, octx, caller.Pid, cancelCause) })
+	watch := time.AfterFunc(watchAfter, func() { fsys.watchCaller(ctx, octx, caller.Pid, caller.Uid, cancelCause) })
 	return octx, func() { watch.Stop(); cancel() }
 }
 
@@ -108,7 +108,7 @@ func (fsys *FS) opWith(ctx context.Context, deadline bool) (context.Context, con
 // its caller pid is dying: checked every dyingPoll once the request was
 // interrupted (is it a signal the caller survives?), every slowOpCheck
 // before, until the operation ends.
-func (fsys *FS) watchCaller(req, octx context.Context, pid uint32, cancel context.CancelCauseFunc) {
+func (fsys *FS) watchCaller(req, octx context.Context, pid, uid uint32, cancel context.CancelCauseFunc) {
 	t := time.NewTimer(slowOpCheck) // an interrupt already received is seen at once below
 	defer t.Stop()
 	for {
@@ -119,7 +119,7 @@ func (fsys *FS) watchCaller(req, octx context.Context, pid uint32, cancel contex
 		case <-req.Done():
 			req = context.Background() // seen: from now on, poll quickly
 		}
-		if fsys.dying(pid) {
+		if fsys.dying(pid, uid) {
 			cancel(errCallerDying)
 			return
 		}
@@ -131,15 +131,18 @@ func (fsys *FS) watchCaller(req, octx context.Context, pid uint32, cancel contex
 	}
 }
 
-// callerDying reports whether the process (thread) pid is being killed —
-// SIGKILL pending, which the kernel also sets on every thread of a
-// process dying of any fatal signal — or is gone or a zombie. Errors
-// reading /proc count as alive: a wrong "dying" would fail an operation
-// of a live program.
-func callerDying(pid uint32) bool {
+// callerDying reports whether the process (thread) pid, of user uid, is
+// being killed — SIGKILL pending, which the kernel also sets on every
+// thread of a process dying of any fatal signal — or is gone or a zombie.
+// self is the uid obsfs runs as. A process missing from /proc is gone
+// only if obsfs could have seen it: /proc mounted with hidepid hides
+// other users' processes from all but root. Other errors reading /proc
+// count as alive: a wrong "dying" would fail an operation of a live
+// program.
+func callerDying(pid, uid, self uint32) bool {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return errors.Is(err, os.ErrNotExist) // gone
+		return errors.Is(err, os.ErrNotExist) && (self == 0 || uid == self)
 	}
 	return statusDying(data)
 }

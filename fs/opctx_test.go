@@ -15,7 +15,7 @@ import (
 
 // opTestFS is an FS with just what op needs, and a fake dying check.
 func opTestFS(timeout time.Duration, dying *atomic.Bool) *FS {
-	return &FS{cfg: Config{OpTimeout: timeout}, dying: func(uint32) bool { return dying.Load() }}
+	return &FS{cfg: Config{OpTimeout: timeout}, dying: func(uint32, uint32) bool { return dying.Load() }}
 }
 
 // request is a go-fuse request context of caller pid, and its interrupt.
@@ -148,11 +148,15 @@ func TestStatusDying(t *testing.T) {
 			t.Errorf("%s: dying %v, want %v", c.name, got, c.want)
 		}
 	}
-	if callerDying(uint32(os.Getpid())) {
+	self := uint32(os.Getuid())
+	if callerDying(uint32(os.Getpid()), self, self) {
 		t.Error("this test process counts as dying")
 	}
-	if !callerDying(1 << 30) { // beyond pid_max: no such process
+	if !callerDying(1<<30, self, self) { // beyond pid_max: no such process
 		t.Error("a process that is gone does not count as dying")
+	}
+	if callerDying(1<<30, self+1, self+2) {
+		t.Error("another user's process missing from /proc counts as gone, for a non-root obsfs (hidepid hides it)")
 	}
 	if s, err := os.ReadFile("/proc/self/status"); err == nil && !strings.Contains(string(s), "ShdPnd:") {
 		t.Errorf("/proc/self/status has no ShdPnd line: the check cannot work here")
