@@ -35,12 +35,13 @@ import (
 //     unnoticed. The kernel does not release a killed process blocked in
 //     a request the daemon has received until the daemon answers, so
 //     this is what makes a program blocked on the store killable.
-//     (The watch starts watchAfter into the operation.) A running
-//     operation has its caller checked every slowOpCheck even without an
-//     interrupt: requests the kernel
-//     sends on its own (read-ahead) get none, yet the pages they fill
-//     stay locked — and every other reader of them waits — until they
-//     end, long after the program that caused them was killed.
+//     A running operation has its caller checked every slowOpCheck even
+//     without an interrupt: requests the kernel sends on its own
+//     (read-ahead) get none, yet the pages they fill stay locked — and
+//     every other reader of them waits — until they end, long after the
+//     program that caused them was killed. The watch starts watchAfter
+//     into the operation: most operations end well before, at the cost
+//     of a timer.
 //
 // Operations nest (a rename looks its source up, a mknod creates and
 // flushes): the inner operation shares the outer one's context and
@@ -48,8 +49,7 @@ import (
 
 // dyingPoll is how often a caller whose request was interrupted is
 // checked again; slowOpCheck, how often the caller of a long operation
-// is checked without an interrupt.
-// An operation's caller is watched from watchAfter after its start.
+// is checked without an interrupt; watchAfter, when the watch starts.
 const (
 	dyingPoll   = 100 * time.Millisecond
 	slowOpCheck = time.Second
