@@ -224,7 +224,7 @@ func (n *fileNode) checkUnseenLocked(ctx context.Context, want uint32) syscall.E
 		return 0
 	}
 	shown := n.a
-	if errno := n.headLocked(detach(ctx), n.key()); errno != 0 {
+	if errno := n.headLocked(ctx, n.key()); errno != 0 {
 		return errno
 	}
 	if samePerms(shown, n.a) {
@@ -252,5 +252,7 @@ func (n *fileNode) killPrivsLocked(ctx context.Context) syscall.Errno {
 	}
 	n.a.mode &^= kill
 	n.NotifyContent(-1, 0)
-	return n.metaChangedLocked(detach(ctx))
+	ctx, done := n.fsys.op(ctx)
+	defer done()
+	return n.metaChangedLocked(ctx)
 }

@@ -80,7 +80,7 @@ func (d *dirNode) noteEntry(name string, e *listEntry) {
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if errno := d.revalidate(detach(ctx)); errno != 0 {
+	if errno := d.revalidate(ctx); errno != 0 { // an operation only if it asks the store
 		return errno
 	}
 	d.fillOut(&out.Attr, out.SetTimeout)
@@ -108,7 +108,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	e, found, known := d.cached(name)
 	if !known {
-		dir, file, err := d.probeBoth(detach(ctx), key)
+		pctx, opDone := fsys.op(ctx)
+		dir, file, err := d.probeBoth(pctx, key)
+		opDone()
 		if err != nil {
 			return nil, fsys.toErrno("lookup", key, err)
 		}
@@ -274,7 +276,9 @@ var _ = (fusefs.NodeReaddirer)((*dirNode)(nil))
 func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 	fsys := d.fsys
 	prefix := d.key()
-	entries, err := d.list(detach(ctx), prefix)
+	lctx, done := fsys.longOp(ctx)
+	entries, err := d.list(lctx, prefix)
+	done()
 	if err != nil {
 		return nil, fsys.toErrno("readdir", prefix, err)
 	}
@@ -411,7 +415,9 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	uid, gid := fsys.caller(ctx)
 	a := attr{mode: syscall.S_IFDIR | mode&0o7777, uid: uid, gid: gid, mtime: time.Now()}
-	_, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+	pctx, done := fsys.op(ctx)
+	defer done()
+	_, err := fsys.store.PutObject(pctx, &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		ContentType: "application/x-directory", Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
 	if err != nil {
 		return nil, fsys.toErrno("mkdir", key, err)
@@ -459,6 +465,8 @@ var _ = (fusefs.NodeUnlinker)((*dirNode)(nil))
 // (unlinked.go).
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
+	ctx, opDone := fsys.op(ctx)
+	defer opDone()
 	key, _, errno := d.childKey(name)
 	if errno != 0 {
 		return errno
@@ -475,7 +483,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 			}
 		}
 	}
-	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
+	if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
 		return fsys.toErrno("unlink", key, err)
 	}
 	d.noteEntry(name, nil)
@@ -488,13 +496,15 @@ var _ = (fusefs.NodeRmdirer)((*dirNode)(nil))
 // under the prefix, in the store or being written through this mount.
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	fsys := d.fsys
+	ctx, done := fsys.op(ctx)
+	defer done()
 	key := d.key() + name + "/"
 	if ch := d.GetChild(name); ch != nil {
 		if cd, ok := ch.Operations().(*dirNode); ok && cd.hasPinnedChildren() {
 			return syscall.ENOTEMPTY
 		}
 	}
-	out, err := fsys.store.ListObjects(detach(ctx), &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key, MaxKeys: 2})
+	out, err := fsys.store.ListObjects(ctx, &obsclient.ListObjectsInput{Bucket: fsys.cfg.Bucket, Prefix: key, MaxKeys: 2})
 	if err != nil {
 		return fsys.toErrno("rmdir", key, err)
 	}
@@ -506,7 +516,7 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if len(out.CommonPrefixes) > 0 {
 		return syscall.ENOTEMPTY
 	}
-	if _, err := fsys.store.DeleteObject(detach(ctx), &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
+	if _, err := fsys.store.DeleteObject(ctx, &obsclient.DeleteObjectInput{Bucket: fsys.cfg.Bucket, Key: key}); err != nil {
 		return fsys.toErrno("rmdir", key, err)
 	}
 	d.noteEntry(name, nil)
@@ -538,6 +548,8 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
 		return nil, syscall.EPERM
 	}
+	ctx, done := d.fsys.op(ctx) // create and commit: one budget
+	defer done()
 	ch, fh, _, errno := d.Create(ctx, name, syscall.O_WRONLY, mode, out)
 	if errno != 0 {
 		return nil, errno
@@ -573,7 +585,9 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	}
 	uid, gid := fsys.caller(ctx)
 	a := attr{mode: syscall.S_IFLNK | 0o777, uid: uid, gid: gid, mtime: time.Now()}
-	res, err := fsys.store.PutObject(detach(ctx), &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+	pctx, done := fsys.op(ctx)
+	defer done()
+	res, err := fsys.store.PutObject(pctx, &obsclient.PutObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		Body: strings.NewReader(target), Metadata: encodeMeta(a), SSE: fsys.cfg.SSE})
 	if err != nil {
 		return nil, fsys.toErrno("symlink", key, err)
@@ -594,7 +608,8 @@ var _ = (fusefs.NodeSetattrer)((*dirNode)(nil))
 // marker of an implicit directory).
 func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := d.fsys
-	ctx = detach(ctx)
+	ctx, done := fsys.op(ctx)
+	defer done()
 	if errno := d.revalidate(ctx); errno != 0 {
 		return errno // the marker's other attributes must survive the rewrite
 	}

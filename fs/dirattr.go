@@ -32,7 +32,7 @@ func (fsys *FS) newDirNode(ctx context.Context, key string, e listEntry) (*dirNo
 		cd.loaded, cd.fetched = true, time.Now() // implicit: the defaults are its attributes
 		return cd, 0
 	}
-	a, err := fsys.loadMarker(detach(ctx), key, cd.a)
+	a, err := fsys.loadMarker(ctx, key, cd.a)
 	if err != nil {
 		return nil, fsys.toErrno("lookup", key, err)
 	}
@@ -43,6 +43,8 @@ func (fsys *FS) newDirNode(ctx context.Context, key string, e listEntry) (*dirNo
 // loadMarker reads directory key's attributes from its marker; def is
 // what an implicit directory (no marker) has.
 func (fsys *FS) loadMarker(ctx context.Context, key string, def attr) (attr, error) {
+	ctx, done := fsys.op(ctx)
+	defer done()
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if obsclient.IsNotFound(err) {

@@ -16,11 +16,14 @@
 // are mapped to errnos in one place, toErrno, which logs the original error
 // with its request ID.
 //
-// Store operations run under a context detached from the FUSE request's:
-// an interrupt (including the SIGURG preemption signals Go programs send
-// themselves) must never abort an upload half way or turn a successful
-// write into EINTR. A process killed while it waits is released by the
-// kernel; the work it started finishes or is aborted in the background.
+// Store operations run under an operation context (opctx.go), not the
+// FUSE request's: an interrupt (including the SIGURG preemption signals
+// Go programs send themselves) must never abort an upload half way or
+// turn a successful write into EINTR. The operation context has one time
+// budget (Config.OpTimeout, then EIO) and ends as soon as the calling
+// process is being killed, so a killed program is released at once; the
+// store work it started (a commit) goes on in the background, bounded by
+// its own deadline, and its outcome is logged.
 //
 // Tests: unit tests use obsclient/obsfake (an in-memory store) and a hostile
 // cache; integration/ runs the real binary on a real FUSE mount against a

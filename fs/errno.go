@@ -28,7 +28,7 @@ func errno(err error) syscall.Errno {
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
 	case errors.Is(err, context.DeadlineExceeded):
-		return syscall.ETIMEDOUT
+		return syscall.EIO // the operation's time budget (or a commit's) ran out: a store failure
 	case errors.Is(err, obsclient.ErrInvalidArgument):
 		return syscall.EINVAL
 	}
@@ -84,9 +84,11 @@ func (fsys *FS) toErrno(op, key string, err error) syscall.Errno {
 		}
 		return e
 	}
-	switch e {
-	case syscall.ENOENT, syscall.EEXIST, syscall.ENOTEMPTY, syscall.ENAMETOOLONG, syscall.EINTR:
+	switch {
+	case e == syscall.ENOENT || e == syscall.EEXIST || e == syscall.ENOTEMPTY || e == syscall.ENAMETOOLONG || e == syscall.EINTR:
 		log.WithError(err).Debug("operation failed")
+	case errors.Is(err, context.DeadlineExceeded):
+		log.WithError(err).Error("operation failed: the store did not answer within the operation's time budget (--op-timeout)")
 	default:
 		log.WithError(err).Error("operation failed")
 	}

@@ -128,6 +128,8 @@ func (n *fileNode) revalidateLocked(ctx context.Context, key string) syscall.Err
 // headLocked reads the object's version and attributes from the store.
 func (n *fileNode) headLocked(ctx context.Context, key string) syscall.Errno {
 	fsys := n.fsys
+	ctx, done := fsys.op(ctx) // here, where the store is asked: stat is frequent
+	defer done()
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if err != nil {
@@ -194,7 +196,7 @@ func (n *fileNode) open(ctx context.Context, key string, flags uint32, create bo
 	}
 	if n.wf == nil {
 		if !create {
-			if errno := n.revalidateLocked(detach(ctx), key); errno != 0 {
+			if errno := n.revalidateLocked(ctx, key); errno != 0 {
 				return nil, errno
 			}
 		}
@@ -202,7 +204,9 @@ func (n *fileNode) open(ctx context.Context, key string, flags uint32, create bo
 		n.wf.SetMeta(n.metaLocked())
 	}
 	if write && flags&syscall.O_TRUNC != 0 && n.wf.Size() != 0 {
-		if err := n.wf.Truncate(detach(ctx), 0); err != nil {
+		ctx, done := fsys.op(ctx)
+		defer done()
+		if err := n.wf.Truncate(ctx, 0); err != nil {
 			return nil, fsys.toErrno("open", key, err)
 		}
 		n.touchLocked()
@@ -298,7 +302,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.unlinked {
-		if errno := n.revalidateLocked(detach(ctx), n.key()); errno != 0 {
+		if errno := n.revalidateLocked(ctx, n.key()); errno != 0 {
 			return errno
 		}
 	}
@@ -311,11 +315,18 @@ var _ = (fusefs.NodeSetattrer)((*fileNode)(nil))
 
 // Setattr truncates (through the open content, or by committing a new
 // version at once when the file is closed) and changes mode, owner and
-// mtime, which are persisted in the object's metadata.
+// mtime, which are persisted in the object's metadata. A truncate waits
+// for a commit, so it is bounded like close (longOp).
 func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := n.fsys
 	caller := ctx
-	ctx = detach(ctx)
+	var done context.CancelFunc
+	if _, ok := in.GetSize(); ok {
+		ctx, done = fsys.longOp(ctx)
+	} else {
+		ctx, done = fsys.op(ctx)
+	}
+	defer done()
 	key := n.key()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -332,6 +343,10 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 		if wf == nil {
 			wf = fsys.wb.Open(key, writeback.Version{Exists: n.exists, Size: n.size, ETag: n.etag})
 		}
+		// A temporary File (wf != n.wf) is committed by Close, which waits
+		// for the commit whatever ctx says: it is bounded by the commit's
+		// deadline, and the node is not open, so nothing else waits on it
+		// but this truncate.
 		if err := wf.Truncate(ctx, int64(size)); err != nil {
 			if wf != n.wf {
 				wf.Discard()
@@ -385,6 +400,53 @@ type handle struct {
 	wf    *writeback.File
 	write bool              // opened for writing
 	rs    *writeback.Stream // its reads' read-ahead; nil if write-only
+
+	mu     sync.Mutex
+	failed []readFailure // guarded by mu: reads failed within readFailureMemory
+}
+
+// readFailure is a read that failed: [off, end) at time at, with errno.
+type readFailure struct {
+	at       time.Time
+	off, end int64
+	errno    syscall.Errno
+}
+
+// readFailureMemory is how long a failed read's error is returned at once
+// to reads of the same range through the same handle. When a read-ahead
+// request fails, the kernel at once reads the page the program waits for
+// again, synchronously; without this, that read would start a second
+// full operation budget (and the program would wait twice as long to see
+// the error).
+const readFailureMemory = 2 * time.Second
+
+// recentFailure returns the errno of a failed read overlapping [off,
+// off+n) less than readFailureMemory ago, or 0.
+func (h *handle) recentFailure(off int64, n int) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.n.fsys.now()
+	for _, f := range h.failed {
+		if off < f.end && off+int64(n) > f.off && now.Sub(f.at) < readFailureMemory {
+			return f.errno
+		}
+	}
+	return 0
+}
+
+// readFailed remembers a failed read (the kernel reads ahead in several
+// requests at once: each is remembered).
+func (h *handle) readFailed(off int64, n int, errno syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.n.fsys.now()
+	kept := h.failed[:0]
+	for _, f := range h.failed {
+		if now.Sub(f.at) < readFailureMemory {
+			kept = append(kept, f)
+		}
+	}
+	h.failed = append(kept, readFailure{at: now, off: off, end: off + int64(n), errno: errno})
 }
 
 var (
@@ -396,9 +458,19 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	d, err := h.wf.ReadData(detach(ctx), h.rs, dest, off)
+	fsys := h.n.fsys
+	if errno := h.recentFailure(off, len(dest)); errno != 0 {
+		return nil, errno
+	}
+	ctx, done := fsys.op(ctx)
+	defer done()
+	d, err := h.wf.ReadData(ctx, h.rs, dest, off)
 	if err != nil && err != io.EOF {
-		return nil, h.n.fsys.toErrno("read", h.n.key(), err)
+		errno := fsys.toErrno("read", h.n.key(), err)
+		if errno != syscall.EINTR { // EINTR: the caller is dying, not the store
+			h.readFailed(off, len(dest), errno)
+		}
+		return nil, errno
 	}
 	return &readReply{d: d}, 0
 }
@@ -432,7 +504,9 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if !h.write {
 		return 0, syscall.EBADF
 	}
-	k, err := h.wf.WriteAt(detach(ctx), data, off)
+	ctx, done := h.n.fsys.op(ctx)
+	defer done()
+	k, err := h.wf.WriteAt(ctx, data, off)
 	if err != nil {
 		return 0, h.n.fsys.toErrno("write", h.n.key(), err)
 	}
@@ -448,6 +522,8 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // is durable (or when there was nothing to commit), and the error of a
 // failed upload otherwise, on every close. A read-only handle returns 0 at
 // once: it wrote nothing, and the writer's own close reports its result.
+// A caller killed while it waits is released at once (EINTR, which it
+// never sees); the commit goes on in the background (writeback.File.Flush).
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !h.write {
 		return 0
@@ -463,6 +539,8 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 func (h *handle) commit(ctx context.Context) syscall.Errno {
 	n := h.n
+	ctx, done := n.fsys.longOp(ctx)
+	defer done()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.wf != h.wf {
@@ -478,13 +556,16 @@ func (h *handle) commit(ctx context.Context) syscall.Errno {
 		}
 		return 0
 	}
-	return n.flushLocked(detach(ctx), n.key())
+	return n.flushLocked(ctx, n.key())
 }
 
 // Release runs when the last descriptor of the handle is gone. When the
 // node's last handle goes, anything still uncommitted (writes through a
 // shared mapping after the last close, or a commit that failed) is
-// committed or aborted, and the content is released.
+// committed or aborted, and the content is released. If a commit whose
+// caller stopped waiting (a killed writer) is still running, that is done
+// once it ends, in the background: waiting for it here would hold the
+// node, and every lookup and listing that touches it, meanwhile.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	if h.rs != nil {
 		h.rs.Close()
@@ -496,9 +577,28 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	if n.opens > 0 || n.wf != h.wf || n.wf == nil {
 		return 0
 	}
+	if wf := n.wf; wf.Committing() {
+		go func() {
+			wf.WaitCommit()
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if n.opens == 0 && n.wf == wf { // not reopened or replaced meanwhile
+				n.releaseLocked(context.Background())
+			}
+		}()
+		return 0
+	}
+	n.releaseLocked(ctx)
+	return 0
+}
+
+// releaseLocked ends the node's open content after its last descriptor:
+// what is still pending is committed (or aborted), or dropped if the file
+// was unlinked.
+func (n *fileNode) releaseLocked(ctx context.Context) {
 	if n.unlinked {
 		n.releaseUnlinkedLocked(ctx)
-		return 0
+		return
 	}
 	key := n.key()
 	n.wf.SetMeta(n.metaLocked())
@@ -509,7 +609,6 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 		n.fsys.rememberMeta(key, n.etag, n.a)
 	}
 	n.wf = nil
-	return 0
 }
 
 // linkNode is a symbolic link: an object whose body is the target.
@@ -532,7 +631,9 @@ func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	}
 	fsys := l.fsys
 	key := fsys.keyFor(l.relPath())
-	out, err := fsys.store.GetObject(detach(ctx), &obsclient.GetObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+	ctx, done := fsys.op(ctx)
+	defer done()
+	out, err := fsys.store.GetObject(ctx, &obsclient.GetObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		IfMatch: l.etag, SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if err != nil {
 		return nil, fsys.toErrno("readlink", key, err)
@@ -558,7 +659,9 @@ func (l *linkNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 	a.mode = syscall.S_IFLNK | 0o777
 	if a.uid != l.a.uid || a.gid != l.a.gid || !a.mtime.Equal(l.a.mtime) {
 		key := fsys.keyFor(l.relPath())
-		res, err := fsys.store.CopyObject(detach(ctx), &obsclient.CopyObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
+		ctx, done := fsys.op(ctx)
+		defer done()
+		res, err := fsys.store.CopyObject(ctx, &obsclient.CopyObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 			SourceBucket: fsys.cfg.Bucket, SourceKey: key, SourceIfMatch: l.etag,
 			MetadataDirective: obsclient.MetadataReplace, Metadata: encodeMeta(a), SSE: fsys.cfg.SSE,
 			SourceSseC: fsys.cfg.SSE.SseC, SourceSseCKey: fsys.cfg.SSE.SseCKey})

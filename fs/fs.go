@@ -60,6 +60,13 @@ type Config struct {
 	CopyThreshold int64
 	// SSE is applied to objects written; SSE-C keys also to reads.
 	SSE obsclient.SSE
+	// OpTimeout is the time budget of one operation that needs the store
+	// (lookup, stat, open, read, write, ...): past it the operation fails
+	// with EIO, however the retries inside are arranged. Operations whose
+	// work grows with the data (close, fsync, rename, listing) are bounded
+	// per request and by commit progress instead (see opctx.go). It must
+	// be positive: every operation is bounded.
+	OpTimeout time.Duration
 	// Logger; nil discards.
 	Logger *logrus.Entry
 }
@@ -89,19 +96,22 @@ func aliasTarget(name string) (string, bool) {
 // Defaults of DefaultConfig.
 const (
 	DefaultStatCacheTTL = 5 * time.Second
+	DefaultOpTimeout    = 2 * time.Minute
 	DefaultFileMode     = 0o644
 	DefaultDirMode      = 0o755
 )
 
 // DefaultConfig returns the defaults: a 5 s stat cache, modes 0644 and
 // 0755, owner root (set UID and GID to the mounting user's), copies up to
-// 5 GiB in one request. Fill in Bucket (and the rest) before use.
+// 5 GiB in one request, a 2 minute operation budget. Fill in Bucket (and
+// the rest) before use.
 func DefaultConfig() Config {
 	return Config{
 		StatCacheTTL:  DefaultStatCacheTTL,
 		FileMode:      DefaultFileMode,
 		DirMode:       DefaultDirMode,
 		CopyThreshold: obsclient.MaxPartSize,
+		OpTimeout:     DefaultOpTimeout,
 	}
 }
 
@@ -138,6 +148,9 @@ func (c Config) Validate() error {
 	if c.StatCacheTTL < 0 {
 		return errors.New("negative stat cache TTL")
 	}
+	if c.OpTimeout <= 0 {
+		return fmt.Errorf("operation timeout %v must be positive", c.OpTimeout)
+	}
 	if c.CopyThreshold < 0 || c.CopyThreshold > obsclient.MaxPartSize {
 		return fmt.Errorf("copy threshold %d must be within 0..5 GiB", c.CopyThreshold)
 	}
@@ -162,6 +175,12 @@ type FS struct {
 	// bucketGone is set once the store said the bucket does not exist
 	// (logged once).
 	bucketGone atomic.Bool
+	// dying reports whether the process pid (of user uid) making a
+	// request is being killed (opctx.go); a field so that tests can fake
+	// it.
+	dying func(pid, uid uint32) bool
+	// now is the clock of remembered read failures.
+	now func() time.Time
 }
 
 // New builds the filesystem over store, writing through wb.
@@ -176,7 +195,9 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid())}
+	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid()),
+		now: time.Now}
+	fsys.dying = func(pid, uid uint32) bool { return callerDying(pid, uid, fsys.self) }
 	fsys.root = &dirNode{node: node{fsys: fsys}, loaded: true}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}
 	return fsys, nil
@@ -238,10 +259,6 @@ func keyIn(parentKey, name string) string {
 	}
 	return parentKey + name
 }
-
-// detach returns a context for store I/O that keeps the request's values
-// (caller credentials) but not its cancellation: see the package doc.
-func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // metaKey names a version in the metadata cache.
 func metaKey(key, etag string) string { return key + "\x00" + etag }

@@ -35,7 +35,8 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 	if !ok {
 		return syscall.ENOTDIR
 	}
-	ctx = detach(ctx)
+	ctx, done := fsys.longOp(ctx)
+	defer done()
 	fsys.renameMu.Lock()
 	defer fsys.renameMu.Unlock()
 

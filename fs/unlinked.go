@@ -49,7 +49,8 @@ func (fsys *FS) hiddenKey() string {
 // deletes the object as for any file.
 func (n *fileNode) unlinkOpen(ctx context.Context, key string, del bool) (done bool, errno syscall.Errno) {
 	fsys := n.fsys
-	ctx = detach(ctx)
+	ctx, release := fsys.op(ctx)
+	defer release()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.wf == nil {
@@ -63,7 +64,7 @@ func (n *fileNode) unlinkOpen(ctx context.Context, key string, del bool) (done b
 		return false, fsys.toErrno("unlink", key, err)
 	}
 	var tried, moved bool // move ran; move succeeded
-	err := n.wf.Relocate(hidden, func(base writeback.Version) (writeback.Version, error) {
+	err := n.wf.Relocate(ctx, hidden, func(base writeback.Version) (writeback.Version, error) {
 		tried = true
 		ver := base
 		if base.Exists {
@@ -110,7 +111,9 @@ func (n *fileNode) releaseUnlinkedLocked(ctx context.Context) {
 	n.wf.Discard()
 	n.wf = nil
 	if p := n.hidden.Load(); p != nil {
-		n.fsys.deleteHidden(detach(ctx), *p)
+		ctx, done := n.fsys.op(ctx)
+		defer done()
+		n.fsys.deleteHidden(ctx, *p)
 	}
 }
 
@@ -132,7 +135,8 @@ func (fsys *FS) deleteHidden(ctx context.Context, key string) {
 // returns false.
 func (n *fileNode) relink(ctx context.Context, key string) bool {
 	fsys := n.fsys
-	ctx = detach(ctx)
+	ctx, done := fsys.op(ctx)
+	defer done()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	p := n.hidden.Load()
@@ -141,7 +145,7 @@ func (n *fileNode) relink(ctx context.Context, key string) bool {
 	}
 	hidden := *p
 	var ver writeback.Version
-	err := n.wf.Relocate(key, func(base writeback.Version) (writeback.Version, error) {
+	err := n.wf.Relocate(ctx, key, func(base writeback.Version) (writeback.Version, error) {
 		ver = base
 		if base.Exists {
 			etag, err := fsys.copyObject(ctx, hidden, key, base)

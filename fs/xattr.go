@@ -146,6 +146,8 @@ func (n *fileNode) loadMetaLocked(ctx context.Context) syscall.Errno {
 	}
 	fsys := n.fsys
 	key := n.key()
+	ctx, done := fsys.op(ctx)
+	defer done()
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if err != nil {
@@ -166,7 +168,7 @@ func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if errno := n.loadMetaLocked(detach(ctx)); errno != 0 {
+	if errno := n.loadMetaLocked(ctx); errno != 0 {
 		return 0, errno
 	}
 	return xattrGet(n.a.xattr, name, dest)
@@ -175,7 +177,7 @@ func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if errno := n.loadMetaLocked(detach(ctx)); errno != 0 {
+	if errno := n.loadMetaLocked(ctx); errno != 0 {
 		return 0, errno
 	}
 	return xattrList(n.a.xattr, dest)
@@ -190,7 +192,8 @@ func (n *fileNode) Removexattr(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *fileNode) changeXattr(ctx context.Context, name string, data []byte, flags uint32, remove bool) syscall.Errno {
-	ctx = detach(ctx)
+	ctx, done := n.fsys.op(ctx)
+	defer done()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if errno := n.loadMetaLocked(ctx); errno != 0 {
@@ -215,7 +218,7 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 	if !strings.HasPrefix(name, xattrPrefix) {
 		return 0, syscall.ENODATA
 	}
-	if errno := d.revalidate(detach(ctx)); errno != 0 {
+	if errno := d.revalidate(ctx); errno != 0 {
 		return 0, errno
 	}
 	d.mu.Lock()
@@ -224,7 +227,7 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	if errno := d.revalidate(detach(ctx)); errno != 0 {
+	if errno := d.revalidate(ctx); errno != 0 {
 		return 0, errno
 	}
 	d.mu.Lock()
@@ -241,7 +244,8 @@ func (d *dirNode) Removexattr(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, flags uint32, remove bool) syscall.Errno {
-	ctx = detach(ctx)
+	ctx, done := d.fsys.op(ctx)
+	defer done()
 	if errno := d.revalidate(ctx); errno != 0 {
 		return errno
 	}

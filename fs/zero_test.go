@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -133,10 +134,16 @@ func TestStatCacheTTLZero(t *testing.T) {
 // DefaultConfig holds the defaults; a Config keeps its zeros.
 func TestConfigZerosMeanZero(t *testing.T) {
 	def := DefaultConfig()
-	if def.StatCacheTTL != 5*time.Second || def.FileMode != 0o644 || def.DirMode != 0o755 || def.CopyThreshold != 5<<30 {
+	if def.StatCacheTTL != 5*time.Second || def.FileMode != 0o644 || def.DirMode != 0o755 || def.CopyThreshold != 5<<30 ||
+		def.OpTimeout != 2*time.Minute {
 		t.Errorf("DefaultConfig() = %+v", def)
 	}
-	cfg := Config{Bucket: "bucket"}
+	// An operation budget of 0 is refused, not taken for "unset": every
+	// operation is bounded.
+	if err := (Config{Bucket: "bucket"}).Validate(); err == nil || !strings.Contains(err.Error(), "operation timeout") {
+		t.Errorf("a zero operation timeout: %v, want it refused", err)
+	}
+	cfg := Config{Bucket: "bucket", OpTimeout: time.Minute}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

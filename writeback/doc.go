@@ -39,6 +39,14 @@
 //   - Background work runs under the manager's context, never under the
 //     request context of the operation that started it; aborts run on a
 //     fresh context.
+//   - Bounded, killable waits (wait.go): every wait an operation can block
+//     in (write buffer, parts uploading, a commit running) ends when the
+//     operation's context does. A commit runs in a goroutine of its own:
+//     Flush returns when its context ends while the commit goes on to its
+//     end and logs the outcome. A commit fails with ErrStalled once its
+//     store work has made no progress for Config.CommitTimeout, and its
+//     upload is aborted. Reads do not retry on top of the store's retries;
+//     they only fetch again a response body cut short.
 //
 // Tests use obsclient/obsfake as the Store and a cache that drops every
 // Set (hostileCache in the tests); model_test.go checks random operation

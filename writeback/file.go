@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/obsfs/obsfs/obsclient"
 	"github.com/sirupsen/logrus"
@@ -38,7 +40,8 @@ import (
 //
 // A File is safe for concurrent use. Locking: mu guards all mutable fields;
 // store I/O runs without mu, either on sealed (immutable) buffers or while
-// committing is set, during which writers and readers wait on cond.
+// a commit runs (run set), during which writers and readers wait on cond.
+// Every wait of an operation ends with the operation's context (wait.go).
 type File struct {
 	m   *Manager
 	lay layout
@@ -55,7 +58,7 @@ type File struct {
 	held           map[int]*partBuf  // guarded by mu: buffers being written
 	inflight       map[int]*partBuf  // guarded by mu: sealed buffers uploading
 	up             *upload           // guarded by mu: the multipart upload, if any
-	committing     bool              // guarded by mu
+	run            *commitRun        // guarded by mu: the commit running, if any (wait.go)
 	err            error             // guarded by mu: sticky failure
 	meta           map[string]string // guarded by mu: user metadata for the next commit
 	committedMeta  map[string]string // guarded by mu: metadata of the last commit
@@ -70,18 +73,44 @@ type File struct {
 
 	ctx    context.Context // store I/O; cancelled by Discard
 	cancel context.CancelFunc
+	// lastProgress is when the file's store work last moved (a request
+	// completed, or a part's body was read to be sent), in Unix
+	// nanoseconds: commits fail after Config.CommitTimeout without any.
+	lastProgress atomic.Int64
 
 	def *Stream // the reader of ReadAt, and of ReadData without a stream of its own
 }
 
 // upload is a multipart upload in progress.
 type upload struct {
-	key  string
-	meta map[string]string // metadata sent with Initiate (set by init)
-	once sync.Once
-	id   string           // set by init
-	err  error            // set by init
-	done map[int]donePart // guarded by File.mu: parts uploaded
+	key string
+	// ctx is the upload's requests'; cancelled (cancel) when the upload is
+	// no longer wanted: the file failed, or the upload was completed or
+	// aborted.
+	ctx    context.Context
+	cancel context.CancelFunc
+	meta   map[string]string // metadata sent with Initiate (set by init)
+	once   sync.Once
+	id     string           // set by init
+	err    error            // set by init
+	done   map[int]donePart // guarded by File.mu: parts uploaded
+}
+
+// newUploadLocked starts f's multipart upload state for key (the upload
+// itself is initiated by its first part, initUpload).
+func (f *File) newUploadLocked(key string) *upload {
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.up = &upload{key: key, ctx: ctx, cancel: cancel, done: map[int]donePart{}}
+	return f.up
+}
+
+// dropUploadLocked forgets the multipart upload state (after it was
+// completed or aborted) and cancels what may still run under it.
+func (f *File) dropUploadLocked() {
+	if f.up != nil {
+		f.up.cancel()
+		f.up = nil
+	}
 }
 
 type donePart struct {
@@ -179,7 +208,7 @@ func (f *File) SetMeta(meta map[string]string) {
 func (f *File) heldState() (held int64, lastUse int64, failed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.committing {
+	if f.run != nil {
 		return 0, 0, false
 	}
 	for _, b := range f.held {
@@ -188,18 +217,28 @@ func (f *File) heldState() (held int64, lastUse int64, failed bool) {
 	return held, f.lastUse, f.err != nil
 }
 
-// setErrLocked records the first failure.
+// setErrLocked records the first failure. The parts of the upload still
+// in flight are cancelled: the upload will be aborted.
 func (f *File) setErrLocked(err error) {
 	if f.err == nil {
 		f.err = err
 		f.m.log.WithFields(logrus.Fields{"key": f.key, "req_id": obsclient.RequestID(err)}).
 			WithError(err).Error("upload failed")
 	}
+	if f.up != nil {
+		f.up.cancel()
+	}
 }
 
-// waitIdleLocked waits until no commit runs and no part uploads.
+// noteProgress records that the file's store work moved (see
+// lastProgress).
+func (f *File) noteProgress() { f.lastProgress.Store(time.Now().UnixNano()) }
+
+// waitIdleLocked waits until no commit runs and no part uploads. It does
+// not end with a context: callers use it where what runs has been
+// cancelled or failed already, so it ends promptly.
 func (f *File) waitIdleLocked() {
-	for f.committing || len(f.inflight) > 0 || f.stagedBusy > 0 {
+	for f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 {
 		f.cond.Wait()
 	}
 }
@@ -261,8 +300,10 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64, spare *int6
 		if f.err != nil {
 			return f.err
 		}
-		if f.committing {
-			f.cond.Wait()
+		if f.run != nil {
+			if err := f.waitLocked(ctx); err != nil {
+				return err
+			}
 			continue
 		}
 		retry, err := f.makeWritableLocked(ctx, first, last, spare)
@@ -363,8 +404,7 @@ func (f *File) payLocked(ctx context.Context, n int64, spare *int64) error {
 func (f *File) makeWritableLocked(ctx context.Context, first, last int, spare *int64) (retry bool, err error) {
 	for i := first; i <= last; i++ {
 		if f.inflight[i] != nil {
-			f.cond.Wait()
-			return true, nil
+			return true, f.waitLocked(ctx)
 		}
 		if f.held[i] != nil || f.up == nil {
 			continue
@@ -400,7 +440,7 @@ func (f *File) reloadLocked(ctx context.Context, i int, spare *int64) (bool, err
 			}
 			b.free()
 			f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be patched")
-			if err := f.commitLocked(); err != nil {
+			if err := f.commitWaitLocked(ctx); err != nil {
 				return false, err
 			}
 			return true, nil
@@ -420,7 +460,7 @@ func (f *File) sealLocked(b *partBuf) {
 	delete(f.held, b.idx)
 	f.inflight[b.idx] = b
 	if f.up == nil {
-		f.up = &upload{key: f.key, done: map[int]donePart{}}
+		f.newUploadLocked(f.key)
 	}
 	up := f.up
 	f.m.inflight.Add(1)
@@ -430,7 +470,7 @@ func (f *File) sealLocked(b *partBuf) {
 // initUpload initiates the multipart upload once.
 func (f *File) initUpload(up *upload, meta map[string]string) error {
 	up.once.Do(func() {
-		out, err := f.m.store.InitiateMultipartUpload(f.ctx, &obsclient.InitiateMultipartUploadInput{
+		out, err := f.m.store.InitiateMultipartUpload(up.ctx, &obsclient.InitiateMultipartUploadInput{
 			Bucket: f.m.cfg.Bucket, Key: up.key, Metadata: meta, SSE: f.m.cfg.SSE})
 		if err != nil {
 			up.err = err
@@ -442,16 +482,19 @@ func (f *File) initUpload(up *upload, meta map[string]string) error {
 			return
 		}
 		up.id, up.meta = out.UploadID, meta
+		f.noteProgress()
 		f.m.log.WithFields(logrus.Fields{"key": up.key, "upload_id": up.id}).Debug("initiated multipart upload")
 	})
 	return up.err
 }
 
-// sseParts is the SSE-C of part uploads (KMS is fixed at Initiate).
+// partInput is the UploadPart of part idx from body, whose reads count
+// as the file's progress; SSE-C applies to parts (KMS is fixed at
+// Initiate).
 func (f *File) partInput(up *upload, idx int, body md5ReaderAt, n int64) *obsclient.UploadPartInput {
 	return &obsclient.UploadPartInput{
 		Bucket: f.m.cfg.Bucket, Key: up.key, PartNumber: idx + 1, UploadID: up.id,
-		Body: io.NewSectionReader(body, 0, n), ContentMD5: body.contentMD5(),
+		Body: io.NewSectionReader(progressBody{body, f}, 0, n), ContentMD5: body.contentMD5(),
 		SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
 	}
 }
@@ -462,7 +505,20 @@ type md5ReaderAt interface {
 	contentMD5() string
 }
 
-// runUpload uploads a sealed full buffer in the background.
+// progressBody is a request body whose reads (the bytes leaving for the
+// store) count as the file's progress.
+type progressBody struct {
+	md5ReaderAt
+	f *File
+}
+
+func (b progressBody) ReadAt(p []byte, off int64) (int, error) {
+	b.f.noteProgress()
+	return b.md5ReaderAt.ReadAt(p, off)
+}
+
+// runUpload uploads a sealed full buffer in the background, under the
+// upload's context.
 func (f *File) runUpload(up *upload, b *partBuf) {
 	defer f.m.inflight.Add(-1)
 	f.mu.Lock()
@@ -471,15 +527,16 @@ func (f *File) runUpload(up *upload, b *partBuf) {
 	var etag string
 	err := f.initUpload(up, meta)
 	if err == nil && !failed {
-		if err = f.m.uploads.Acquire(f.ctx, 1); err == nil {
+		if err = f.m.uploads.Acquire(up.ctx, 1); err == nil {
 			f.mu.Lock()
 			failed = f.err != nil
 			f.mu.Unlock()
 			if !failed {
 				var out *obsclient.UploadPartOutput
-				out, err = f.m.store.UploadPart(f.ctx, f.partInput(up, b.idx, &pagesReader{b.pages, b.size}, b.size))
+				out, err = f.m.store.UploadPart(up.ctx, f.partInput(up, b.idx, &pagesReader{b.pages, b.size}, b.size))
 				if err == nil {
 					etag = out.ETag
+					f.noteProgress()
 				}
 			}
 			f.m.uploads.Release(1)
@@ -555,8 +612,10 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 		if f.err != nil {
 			return f.err
 		}
-		if f.committing || len(f.inflight) > 0 || f.stagedBusy > 0 {
-			f.cond.Wait()
+		if f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 {
+			if err := f.waitLocked(ctx); err != nil {
+				return err
+			}
 			continue
 		}
 		if size >= f.size {
@@ -581,7 +640,7 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 		if size > start && f.up != nil && f.held[i] == nil && f.staged[i] == nil && f.hasDone(i) {
 			if f.isStaged(i) {
 				// A sealed staged part: commit, then cut it from the object.
-				if err := f.commitLocked(); err != nil {
+				if err := f.commitWaitLocked(ctx); err != nil {
 					return err
 				}
 			} else if _, err := f.reloadLocked(ctx, i, spare); err != nil {
@@ -650,8 +709,11 @@ func (f *File) read(ctx context.Context, st *Stream, p []byte, off int64, sink *
 			f.mu.Unlock()
 			return 0, f.err
 		}
-		if f.committing {
-			f.cond.Wait()
+		if f.run != nil {
+			if err := f.waitLocked(ctx); err != nil {
+				f.mu.Unlock()
+				return 0, err
+			}
 			continue
 		}
 		if off >= f.size {
@@ -691,7 +753,7 @@ func (f *File) read(ctx context.Context, st *Stream, p []byte, off int64, sink *
 			case f.up != nil && f.hasDone(i):
 				if !f.readUploadedLocked(p[pos-off:segEnd-off], pos) {
 					f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be read")
-					if err := f.commitLocked(); err != nil {
+					if err := f.commitWaitLocked(ctx); err != nil {
 						f.mu.Unlock()
 						return 0, err
 					}
@@ -787,55 +849,70 @@ func (f *File) readUploadedLocked(dst []byte, off int64) bool {
 
 // Flush commits the file if it has changes: on nil return the store holds
 // exactly the file's bytes. It returns the sticky error of an earlier
-// failure. ctx is not used to cancel the commit (a commit is never left
-// half done); it is accepted for symmetry.
+// failure. When ctx ends first, Flush returns ctx's error at once and the
+// commit goes on in the background to its end (a commit is never left
+// half done; see wait.go); its outcome is logged, and a failure is sticky.
 func (f *File) Flush(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for f.committing {
-		f.cond.Wait()
+	for f.run != nil {
+		if err := f.waitLocked(ctx); err != nil {
+			return err
+		}
 	}
 	if f.err != nil {
-		f.waitIdleLocked() // every part settled, so the abort is final
+		f.waitIdleLocked() // every part settled (cancelled: setErrLocked), so the abort is final
 		f.cleanupLocked()
 		return f.err
 	}
 	if !f.dirty {
 		return nil
 	}
-	return f.commitLocked()
+	return f.commitWaitLocked(ctx)
 }
 
-// commitLocked makes the store hold the file's content. Called with mu
-// held and committing false; it releases mu during I/O.
-func (f *File) commitLocked() error {
-	f.committing = true
-	defer func() {
-		f.committing = false
-		f.cond.Broadcast()
-	}()
+// commitRunLocked makes the store hold the file's content. Called with mu
+// held by the commit's own goroutine (startCommitLocked); it releases mu
+// during I/O. It fails with ErrStalled once its store work has made no
+// progress for Config.CommitTimeout; on failure the multipart upload is
+// aborted.
+func (f *File) commitRunLocked() error {
+	ctx, stop := f.stallGuard(f.ctx)
+	defer stop()
 	// A read of the committed version that runs without mu must finish
 	// first: the commit replaces that version, and the read's conditional
-	// GETs would fail (ESTALE for a change this mount made itself).
-	for len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
-		f.cond.Wait()
+	// GETs would fail (ESTALE for a change this mount made itself). Parts
+	// in flight are waited for (a failed one fails the commit at once).
+	for f.err == nil && (len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0) {
+		if err := f.waitLocked(ctx); err != nil {
+			return f.failLocked(explain(ctx, err))
+		}
 	}
 	if f.err != nil {
-		f.cleanupLocked()
-		return f.err
+		return f.failLocked(f.err)
 	}
 	var err error
 	if f.size == 0 || f.size < f.lay.partSize(0) && !f.forceMultipart {
-		err = f.commitSingleLocked()
+		err = f.commitSingleLocked(ctx)
 	} else {
-		err = f.commitMultipartLocked()
+		err = f.commitMultipartLocked(ctx)
 	}
 	if err != nil {
-		f.setErrLocked(err)
-		f.cleanupLocked()
-		return f.err
+		return f.failLocked(explain(ctx, err))
 	}
 	return nil
+}
+
+// failLocked ends a failed commit: the error becomes sticky, the parts
+// still in flight are cancelled and waited for (promptly: they were
+// cancelled), and the upload is aborted. Returns the sticky error.
+func (f *File) failLocked(err error) error {
+	f.setErrLocked(err)
+	for len(f.inflight) > 0 {
+		f.cond.Wait()
+	}
+	f.cleanupLocked()
+	return f.err
 }
 
 // cleanupLocked, after a failure, aborts the multipart upload and drops
@@ -846,7 +923,7 @@ func (f *File) cleanupLocked() {
 	}
 	if f.up != nil {
 		up := f.up
-		f.up = nil
+		f.dropUploadLocked()
 		if up.id != "" {
 			f.m.abort(up.key, up.id)
 		}
@@ -863,16 +940,17 @@ func (f *File) cleanupLocked() {
 }
 
 // fillGapsUnlocked fills the bytes of b's first n bytes that are neither
-// valid nor above baseLimit, from the committed version. It runs while
-// committing is set, so b is not written concurrently.
-func (f *File) fillGapsUnlocked(b *partBuf, n int64, src source, baseLimit int64) error {
+// valid nor above baseLimit, from the committed version. It runs while a
+// commit runs, so b is not written concurrently.
+func (f *File) fillGapsUnlocked(ctx context.Context, b *partBuf, n int64, src source, baseLimit int64) error {
 	limit := min(n, baseLimit-b.start)
 	for _, g := range b.valid.gaps(0, max(limit, 0)) {
 		pos := src.off + b.start + g.s
 		for _, dst := range b.window(g.s, g.e-g.s) {
-			if err := f.m.readBase(f.ctx, src.key, src.obj, pos, dst); err != nil {
+			if err := f.m.readBase(ctx, src.key, src.obj, pos, dst); err != nil {
 				return err
 			}
+			f.noteProgress()
 			pos += int64(len(dst))
 		}
 	}
@@ -880,7 +958,7 @@ func (f *File) fillGapsUnlocked(b *partBuf, n int64, src source, baseLimit int64
 }
 
 // commitSingleLocked writes a file smaller than one part with PutObject.
-func (f *File) commitSingleLocked() error {
+func (f *File) commitSingleLocked(ctx context.Context) error {
 	size, key, meta := f.size, f.key, f.meta
 	src, baseLimit := f.src, f.baseLimit
 	b := f.held[0]
@@ -893,17 +971,17 @@ func (f *File) commitSingleLocked() error {
 	f.mu.Unlock()
 	out, err := func() (*obsclient.PutObjectOutput, error) {
 		if fillCharge > 0 {
-			if err := f.m.fill.Acquire(f.ctx, fillCharge); err != nil {
+			if err := f.m.fill.Acquire(ctx, fillCharge); err != nil {
 				return nil, err
 			}
 			defer f.m.fill.Release(fillCharge)
 		}
-		if err := f.fillGapsUnlocked(b, size, src, baseLimit); err != nil {
+		if err := f.fillGapsUnlocked(ctx, b, size, src, baseLimit); err != nil {
 			return nil, err
 		}
 		body := &pagesReader{b.pages, size}
-		return f.m.store.PutObject(f.ctx, &obsclient.PutObjectInput{
-			Bucket: f.m.cfg.Bucket, Key: key, Body: io.NewSectionReader(body, 0, size),
+		return f.m.store.PutObject(ctx, &obsclient.PutObjectInput{
+			Bucket: f.m.cfg.Bucket, Key: key, Body: io.NewSectionReader(progressBody{body, f}, 0, size),
 			ContentMD5: body.contentMD5(), Metadata: meta, SSE: f.m.cfg.SSE})
 	}()
 	if err == nil && up != nil && up.id != "" {
@@ -942,11 +1020,11 @@ const (
 )
 
 // commitMultipartLocked uploads what is missing and completes the upload.
-func (f *File) commitMultipartLocked() error {
+func (f *File) commitMultipartLocked(ctx context.Context) error {
 	size, key, meta := f.size, f.key, f.meta
 	src, baseLimit := f.src, f.baseLimit
 	if f.up == nil {
-		f.up = &upload{key: key, done: map[int]donePart{}}
+		f.newUploadLocked(key)
 	}
 	up := f.up
 	if up.key != key {
@@ -983,7 +1061,7 @@ func (f *File) commitMultipartLocked() error {
 		jobs[i] = j
 	}
 	f.mu.Unlock()
-	etag, reqID, err := f.runCommitJobs(up, jobs, meta, src, baseLimit)
+	etag, reqID, err := f.runCommitJobs(ctx, up, jobs, meta, src, baseLimit)
 	f.mu.Lock()
 	if err != nil {
 		return err
@@ -1009,7 +1087,6 @@ func (f *File) commitMultipartLocked() error {
 			}
 		}
 	}
-	f.up = nil
 	f.finishCommitLocked(key, newVer, bufs)
 	f.committedMeta = up.meta
 	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID}).Info("committed object")
@@ -1017,13 +1094,13 @@ func (f *File) commitMultipartLocked() error {
 }
 
 // runCommitJobs uploads, copies and fills the parts in parallel (bounded
-// by the mount-wide upload limit) and completes the upload. It runs
-// without mu while committing is set.
-func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit int64) (etag, reqID string, err error) {
+// by the mount-wide upload limit) and completes the upload, under the
+// commit's context cctx. It runs without mu while the commit runs.
+func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit int64) (etag, reqID string, err error) {
 	if err := f.initUpload(up, meta); err != nil {
 		return "", "", err
 	}
-	g, ctx := errgroup.WithContext(f.ctx)
+	g, ctx := errgroup.WithContext(cctx)
 	for _, j := range jobs {
 		if j.kind == jobKeep {
 			continue
@@ -1032,13 +1109,18 @@ func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string
 			if j.kind == jobStaged { // takes its slots itself
 				etag, err := f.copyStaged(ctx, up, meta, j.idx, j.staged, j.end-j.start)
 				j.etag = etag
+				f.noteProgress()
 				return err
 			}
 			if err := f.m.uploads.Acquire(ctx, 1); err != nil {
 				return err
 			}
 			defer f.m.uploads.Release(1)
-			return f.runJob(ctx, up, j, src, baseLimit)
+			err := f.runJob(ctx, up, j, src, baseLimit)
+			if err == nil {
+				f.noteProgress()
+			}
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -1057,7 +1139,7 @@ func (f *File) runCommitJobs(up *upload, jobs []*partJob, meta map[string]string
 		return "", "", fmt.Errorf("internal error: parts hold %d bytes, file has %d", total, jobs[n-1].end)
 	}
 	sort.Slice(parts, func(a, b int) bool { return parts[a].PartNumber < parts[b].PartNumber })
-	out, err := f.m.store.CompleteMultipartUpload(f.ctx, &obsclient.CompleteMultipartUploadInput{
+	out, err := f.m.store.CompleteMultipartUpload(cctx, &obsclient.CompleteMultipartUploadInput{
 		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, Parts: parts})
 	if err != nil {
 		return "", "", err
@@ -1072,7 +1154,7 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 	var body md5ReaderAt
 	switch j.kind {
 	case jobUpload:
-		if err := f.fillGapsUnlocked(j.buf, n, src, baseLimit); err != nil {
+		if err := f.fillGapsUnlocked(ctx, j.buf, n, src, baseLimit); err != nil {
 			return err
 		}
 		body = &pagesReader{j.buf.pages, n}
@@ -1085,7 +1167,7 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 		defer f.m.fill.Release(n)
 		b := newPartBuf(j.idx, j.start, n, f.m.pages)
 		defer b.free() // after the upload returned: the store reads bodies only until then
-		if err := f.fillGapsUnlocked(b, n, src, baseLimit); err != nil {
+		if err := f.fillGapsUnlocked(ctx, b, n, src, baseLimit); err != nil {
 			return err
 		}
 		body = &pagesReader{b.pages, n}
@@ -1127,7 +1209,7 @@ func (f *File) finishCommitLocked(key string, ver Version, bufs []*partBuf) {
 	}
 	f.base, f.src, f.baseLimit = ver, source{key: key, obj: ver}, ver.Size
 	f.dirty = false
-	f.up = nil
+	f.dropUploadLocked()
 	f.dropAllStagedLocked()
 }
 
@@ -1175,32 +1257,36 @@ func (f *File) Rebase(key string, ver Version) error {
 // Parts already uploaded cannot move from one multipart upload to
 // another, so a file with parts sealed or staged is committed first, to
 // its current key. If that commit fails, Relocate returns the file's
-// sticky error; if move fails, its error, and nothing changed.
-func (f *File) Relocate(key string, move func(base Version) (Version, error)) error {
+// sticky error; if move fails, its error, and nothing changed. The waits
+// end with ctx (then its error is returned and nothing changed); move
+// should use ctx too.
+func (f *File) Relocate(ctx context.Context, key string, move func(base Version) (Version, error)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for {
 		if f.err != nil {
 			return f.err
 		}
-		if f.committing || len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
-			f.cond.Wait()
+		if f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
+			if err := f.waitLocked(ctx); err != nil {
+				return err
+			}
 			continue
 		}
 		if f.up != nil || len(f.staged) > 0 {
-			if err := f.commitLocked(); err != nil {
+			if err := f.commitWaitLocked(ctx); err != nil {
 				return err
 			}
 			continue
 		}
 		break
 	}
-	f.committing = true // writers, readers and commits wait
+	f.run = &commitRun{} // writers, readers and commits wait, as for a commit
 	base := f.base
 	f.mu.Unlock()
 	ver, err := move(base)
 	f.mu.Lock()
-	f.committing = false
+	f.run = nil
 	f.cond.Broadcast()
 	if err != nil {
 		return err

@@ -480,10 +480,10 @@ func TestRelocate(t *testing.T) {
 			}
 			copy(data[100:], "changed")
 			failing := func(Version) (Version, error) { return Version{}, errors.New("copy failed") }
-			if err := f.Relocate("hidden/a", failing); err == nil || f.Key() != "a" {
+			if err := f.Relocate(context.Background(), "hidden/a", failing); err == nil || f.Key() != "a" {
 				t.Fatalf("a failed move: %v, key %q; want the error and nothing changed", err, f.Key())
 			}
-			if err := f.Relocate("hidden/a", moveTo("a", "hidden/a")); err != nil {
+			if err := f.Relocate(context.Background(), "hidden/a", moveTo("a", "hidden/a")); err != nil {
 				t.Fatal(err)
 			}
 			if _, ok := store.Object("a"); ok {
@@ -507,7 +507,7 @@ func TestRelocate(t *testing.T) {
 			data = randBytes(r, 2*int(pageSize)+500)
 			f = m.Open("b", Version{})
 			writeAll(t, f, data, 256<<10)
-			if err := f.Relocate("hidden/b", moveTo("b", "hidden/b")); err != nil {
+			if err := f.Relocate(context.Background(), "hidden/b", moveTo("b", "hidden/b")); err != nil {
 				t.Fatal(err)
 			}
 			if ver := f.Version(); !ver.Exists || ver.Size != int64(len(data)) {
@@ -532,7 +532,7 @@ func TestRelocate(t *testing.T) {
 			if _, err := f.WriteAt(ctx, []byte("new"), 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := f.Relocate("hidden/c", moveTo("c", "hidden/c")); err != nil {
+			if err := f.Relocate(context.Background(), "hidden/c", moveTo("c", "hidden/c")); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.Close(); err != nil {

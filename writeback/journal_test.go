@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -166,7 +167,16 @@ func TestJournalFailureFailsTheUpload(t *testing.T) {
 	j.failNext = errors.New("disk full")
 	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.Journal = j })
 	f := m.Open("nojournal/obj", Version{})
-	writeAll(t, f, make([]byte, 3*m.cfg.PartSize), int(pageSize))
+	// The failure is sticky: a write after it, or else the close, reports it.
+	data := make([]byte, 3*m.cfg.PartSize)
+	for off := 0; off < len(data); off += int(pageSize) {
+		if _, err := f.WriteAt(context.Background(), data[off:off+int(pageSize)], int64(off)); err != nil {
+			if !strings.Contains(err.Error(), "disk full") {
+				t.Fatalf("write at %d: %v; want the journal's error", off, err)
+			}
+			break
+		}
+	}
 	err := f.Close()
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("close: %v; want the journal's error", err)

@@ -51,6 +51,12 @@ type Config struct {
 	// Journal records uploads and temporary objects until they are
 	// finished (journal.go); default none.
 	Journal Journal
+	// CommitTimeout: a commit fails with ErrStalled once its store work has
+	// made no progress (no request completed, no byte of a part sent) for
+	// this long; a commit that progresses may take longer. Default 2
+	// minutes (DefaultCommitTimeout); 0 means the default, negative is
+	// refused.
+	CommitTimeout time.Duration
 	// PoisonFreedPages overwrites every page buffer returned to the pool
 	// (page.go), so that a use after release reads garbage instead of
 	// plausible bytes. A testing aid: it costs a memset per page.
@@ -64,6 +70,8 @@ const (
 	DefaultConcurrency = 8
 	DefaultWriteBuffer = 512 << 20
 	DefaultReadAhead   = 256 << 20
+	// DefaultCommitTimeout is Config.CommitTimeout's default.
+	DefaultCommitTimeout = 2 * time.Minute
 	// DefaultStagingPrefix is where staged parts are assembled.
 	DefaultStagingPrefix = ".obsfs-staging/"
 )
@@ -94,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AbortTimeout == 0 {
 		c.AbortTimeout = time.Minute
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = DefaultCommitTimeout
 	}
 	if c.StagingPrefix == "" {
 		c.StagingPrefix = DefaultStagingPrefix
@@ -131,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.AbortTimeout < 0 {
 		return errors.New("negative abort timeout")
+	}
+	if c.CommitTimeout < 0 {
+		return errors.New("negative commit timeout")
 	}
 	return nil
 }

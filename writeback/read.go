@@ -56,14 +56,16 @@ func (m *Manager) readBaseTo(ctx context.Context, key string, ver Version, off i
 			run++
 		}
 		var err error
-		for attempt := 1; attempt <= 3; attempt++ {
-			// GetObject retries until the response starts; a body cut
-			// short afterwards is retried here.
-			if err = m.fetchPages(ctx, key, ver, idx, run, pages[idx-first:run+1-first], true); err == nil ||
-				errors.Is(err, ErrConflict) || ctx.Err() != nil || !obsclient.IsRetryable(err) {
+		for attempt := 1; ; attempt++ {
+			// GetObject retries until the response starts, within its own
+			// time bound; only a body cut short afterwards is fetched
+			// again here, within the same context (the operation's one
+			// budget): retries are never stacked on the client's.
+			err = m.fetchPages(ctx, key, ver, idx, run, pages[idx-first:run+1-first], true)
+			if err == nil || !errors.Is(err, errBodyCut) || ctx.Err() != nil || attempt == maxBodyAttempts {
 				break
 			}
-			m.log.WithField("key", key).WithField("attempt", attempt).WithError(err).Warn("read failed, retrying")
+			m.log.WithField("key", key).WithField("attempt", attempt).WithError(err).Warn("response body cut short, reading again")
 		}
 		if err != nil {
 			return err
@@ -79,6 +81,14 @@ func (m *Manager) readBaseTo(ctx context.Context, key string, ver Version, off i
 	}
 	return nil
 }
+
+// maxBodyAttempts is how many times a read fetches a range whose
+// response body was cut short.
+const maxBodyAttempts = 3
+
+// errBodyCut marks a response that started but whose body did not arrive
+// whole (a connection reset or a stall mid-body).
+var errBodyCut = errors.New("response body cut short")
 
 // pageLen is the length of page idx of an object of the given size.
 func pageLen(idx, size int64) int64 { return min(pageSize, size-idx*pageSize) }
@@ -106,7 +116,7 @@ func (m *Manager) fetchPages(ctx context.Context, key string, ver Version, first
 				out[i].Release()
 				out[i] = nil
 			}
-			return fmt.Errorf("reading %q bytes %d-%d: %w", key, rs, re-1, err)
+			return fmt.Errorf("reading %q bytes %d-%d: %w: %w", key, rs, re-1, errBodyCut, err)
 		}
 		pg := m.pages.newPage(buf)
 		if cache {

@@ -101,14 +101,16 @@ func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) e
 		if f.err != nil {
 			return f.err
 		}
-		if f.committing || f.inflight[i] != nil || f.staged[i] != nil && f.staged[i].sealing {
-			f.cond.Wait()
+		if f.run != nil || f.inflight[i] != nil || f.staged[i] != nil && f.staged[i].sealing {
+			if err := f.waitLocked(ctx); err != nil {
+				return err
+			}
 			continue
 		}
 		if f.up != nil && f.staged[i] == nil && f.hasDone(i) {
 			// Sealed already, and its bytes are only in the upload: commit,
 			// then patch the part from the committed object.
-			if err := f.commitLocked(); err != nil {
+			if err := f.commitWaitLocked(ctx); err != nil {
 				return err
 			}
 			continue
@@ -151,14 +153,17 @@ func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) e
 func (f *File) sealStagedLocked(i int, sp *stagedPart) {
 	sp.sealing = true
 	if f.up == nil {
-		f.up = &upload{key: f.key, done: map[int]donePart{}}
+		f.newUploadLocked(f.key)
 	}
 	up, meta := f.up, f.meta
 	f.stagedBusy++
 	f.m.inflight.Add(1)
 	go func() {
 		defer f.m.inflight.Add(-1)
-		etag, err := f.copyStaged(f.ctx, up, meta, i, sp, f.lay.partSize(i))
+		etag, err := f.copyStaged(up.ctx, up, meta, i, sp, f.lay.partSize(i))
+		if err == nil {
+			f.noteProgress()
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for sp.refs > 0 {

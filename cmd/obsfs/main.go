@@ -206,7 +206,8 @@ func clientConfig(o *options, log *logrus.Entry) (obsclient.Config, error) {
 		Endpoint: o.endpoint, Region: o.region, AccessKey: ak, SecretKey: sk, SecurityToken: token,
 		Signature: sig, InsecureSkipVerify: o.insecureTLS, Logger: log,
 		MaxIdleConnsPerHost: max(2*o.concurrency, 32),
-		Retry:               obsclient.RetryPolicy{MaxAttempts: o.retries + 1},
+		// A request's retries stop within the operation's time budget.
+		Retry: obsclient.RetryPolicy{MaxAttempts: o.retries + 1, MaxElapsed: o.opTimeout},
 	}
 	if o.retries < 0 {
 		cfg.Retry.MaxAttempts = obsclient.UnlimitedAttempts
@@ -470,7 +471,7 @@ func serve(o *options, ready *reporter) error {
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
 		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
 		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
-		PoisonFreedPages: o.poison, Journal: jr,
+		PoisonFreedPages: o.poison, Journal: jr, CommitTimeout: o.opTimeout,
 	})
 	if err != nil {
 		return err
@@ -478,7 +479,7 @@ func serve(o *options, ready *reporter) error {
 	fcfg := fs.DefaultConfig() // then every value from the flags, zeros included
 	fcfg.Bucket, fcfg.Prefix, fcfg.UID, fcfg.GID = o.bucket, o.prefix, o.uid, o.gid
 	fcfg.FileMode, fcfg.DirMode, fcfg.StatCacheTTL, fcfg.CopyThreshold = o.fileMode, o.dirMode, o.statCacheTTL, o.copyThreshold
-	fcfg.SSE, fcfg.Logger = sse, log.WithField("layer", "fs")
+	fcfg.SSE, fcfg.Logger, fcfg.OpTimeout = sse, log.WithField("layer", "fs"), o.opTimeout
 	fsys, err := fs.New(client, wb, fcfg)
 	if err != nil {
 		return err

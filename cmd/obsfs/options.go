@@ -42,6 +42,7 @@ type options struct {
 	fileMode, dirMode uint32
 	statCacheTTL      time.Duration
 	retries           int
+	opTimeout         time.Duration
 
 	sse         string // "", "kms", "c"
 	sseKMSKeyID string
@@ -145,6 +146,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.Var(modeValue{&o.dirMode}, "dir-mode", "permissions of directories without mode metadata")
 	fl.DurationVar(&o.statCacheTTL, "stat-cache-ttl", 5*time.Second, "how long lookups, attributes and listings are cached")
 	fl.IntVar(&o.retries, "retries", -1, "retries of a failed request (network errors, stalls, 5xx, throttling), with growing backoff; -1: as many as its time window allows")
+	fl.DurationVar(&o.opTimeout, "op-timeout", defaultOpTimeout, "time budget of an operation that needs the store (read, write, lookup...): then it fails with EIO; close, fsync and rename fail after this long without progress (at least 1s)")
 	fl.StringVar(&o.sse, "sse", "", "server-side encryption of written objects: kms or c (HTTPS only)")
 	fl.StringVar(&o.sseKMSKeyID, "sse-kms-key-id", "", "KMS master key for --sse=kms (default: the service's)")
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
@@ -164,6 +166,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fl.MarkHidden("debug-syslog-address")
 	return fl
 }
+
+// defaultOpTimeout is --op-timeout's default.
+const defaultOpTimeout = 2 * time.Minute
 
 // mountOnlyOptions are mount(8)/fstab words that mean nothing to obsfs
 // itself; they are accepted and ignored.
@@ -325,6 +330,10 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 		return nil, fmt.Errorf("--retries %d must be -1 (unlimited within the time window) or within 0..100", o.retries)
 	case o.statCacheTTL < 0:
 		return nil, fmt.Errorf("--stat-cache-ttl must not be negative")
+	case o.opTimeout < time.Second:
+		// 0 is refused too: every operation is bounded, and a 0 read as
+		// "unset" would silently become the default.
+		return nil, fmt.Errorf("--op-timeout %v must be at least 1s", o.opTimeout)
 	}
 	switch o.sse {
 	case "", "kms", "c":

@@ -46,13 +46,14 @@ func TestParseArgs(t *testing.T) {
 		allowOther, readOnly, fg    bool
 		statCacheTTL                time.Duration
 		retries                     int
+		opTimeout                   time.Duration
 		fileMode, dirMode           uint32
 		copyThreshold               int64
 	}
 	def := want{
 		bucket: "bucket", mountpoint: "/mnt", endpoint: testEndpoint, region: "us-east-1", signature: "v4",
 		partSize: 8 << 20, writeBuffer: 512 << 20, concurrency: 8, statCacheTTL: 5 * time.Second, retries: -1,
-		fileMode: 0o644, dirMode: 0o755, copyThreshold: 5 << 30,
+		fileMode: 0o644, dirMode: 0o755, copyThreshold: 5 << 30, opTimeout: 2 * time.Minute,
 	}
 	with := func(f func(w *want)) want {
 		w := def
@@ -83,6 +84,8 @@ func TestParseArgs(t *testing.T) {
 			with(func(w *want) { w.statCacheTTL, w.fileMode = 0, 0 })},
 		{"-o with hyphens and underscores", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint + ",write-buffer=64M,stat_cache_ttl=1s,retries=2"},
 			with(func(w *want) { w.writeBuffer, w.statCacheTTL, w.retries = 64<<20, time.Second, 2 })},
+		{"op timeout", []string{"bucket", "/mnt", "--endpoint", testEndpoint, "-o", "op_timeout=8s"},
+			with(func(w *want) { w.opTimeout = 8 * time.Second })},
 		{"repeated -o", []string{"bucket", "/mnt", "-o", "endpoint=" + testEndpoint, "-o", "ro", "-o", "foreground"},
 			with(func(w *want) { w.readOnly, w.fg = true, true })},
 		{"fstab words ignored", []string{"bucket", "/mnt", "-o",
@@ -164,7 +167,7 @@ func TestParseArgs(t *testing.T) {
 				endpoint: o.endpoint, region: o.region, signature: o.signature,
 				partSize: o.partSize, writeBuffer: o.writeBuffer, concurrency: o.concurrency,
 				allowOther: o.allowOther, readOnly: o.readOnly, fg: o.foreground,
-				statCacheTTL: o.statCacheTTL, retries: o.retries,
+				statCacheTTL: o.statCacheTTL, retries: o.retries, opTimeout: o.opTimeout,
 				fileMode: o.fileMode, dirMode: o.dirMode, copyThreshold: o.copyThreshold,
 			}
 			if got != c.want {
@@ -210,6 +213,9 @@ func TestParseArgsErrors(t *testing.T) {
 		{"retries", append([]string{"bucket", "/mnt", "--retries", "101"}, ep...), "--retries 101 must be -1 (unlimited within the time window) or within 0..100"},
 		{"retries below -1", append([]string{"bucket", "/mnt", "--retries", "-2"}, ep...), "--retries -2 must be -1 (unlimited within the time window) or within 0..100"},
 		{"retries not a number", append([]string{"bucket", "/mnt", "-o", "retries=many"}, ep...), `invalid argument "many" for "--retries" flag`},
+		{"op timeout zero", append([]string{"bucket", "/mnt", "--op-timeout", "0"}, ep...), "--op-timeout 0s must be at least 1s"},
+		{"op timeout below 1s", append([]string{"bucket", "/mnt", "--op-timeout=500ms"}, ep...), "--op-timeout 500ms must be at least 1s"},
+		{"op timeout without unit", append([]string{"bucket", "/mnt", "--op-timeout=30"}, ep...), `invalid argument "30" for "--op-timeout" flag`},
 		{"negative stat cache ttl", append([]string{"bucket", "/mnt", "--stat-cache-ttl=-1s"}, ep...), "--stat-cache-ttl must not be negative"},
 		{"bad mode", append([]string{"bucket", "/mnt", "--file-mode", "0999"}, ep...), `"0999" is not an octal mode`},
 		{"unknown sse", append([]string{"bucket", "/mnt", "--sse", "aes"}, ep...), `--sse "aes": want kms or c`},
