@@ -119,13 +119,16 @@ func (n *fileNode) entryLocked() listEntry {
 // directory's (lock order in doc.go).
 func (n *fileNode) changedLocked(key string) {
 	n.seen = n.fsys.tick()
+	if !n.exists || n.unlinked || n.wf != nil && n.wf.Key() != key {
+		return // the content moved (a rename in progress notes its new name)
+	}
 	name, parent := n.Parent()
-	if parent == nil || !n.exists || n.unlinked {
+	if parent == nil {
 		return
 	}
 	d, ok := parent.Operations().(*dirNode)
 	if !ok || keyIn(d.key(), name) != key {
-		return // moved by a rename in progress: the rename notes its new name
+		return // a rename moved it and go-fuse has not moved the node yet
 	}
 	e := n.entryLocked()
 	n.seen = d.noteEntry(name, &e)
