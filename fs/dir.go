@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -21,9 +22,23 @@ type dirNode struct {
 	a       attr                 // guarded by mu
 	loaded  bool                 // guarded by mu: a comes from the marker, or its absence was seen
 	fetched time.Time            // guarded by mu: when a was loaded
-	entries map[string]listEntry // guarded by mu: the last complete listing
+	entries map[string]listEntry // guarded by mu: the last complete listing, with the changes noted since
 	listed  time.Time            // guarded by mu: when entries was filled, or last read
 	gen     uint64               // guarded by mu: counts the listings stored in entries
+	// looking holds the stamps of the listings asking the store now, and
+	// changes what this mount changed under a name since the oldest of
+	// them began: a listing that began before a change may not show it,
+	// so storing the listing applies the changes made since it began
+	// (finishLooking). Guarded by mu.
+	looking map[uint64]bool
+	changes map[string]change
+}
+
+// change is a name's entry as this mount last changed it (nil: removed),
+// with the stamp of the change.
+type change struct {
+	seen uint64
+	e    *listEntry
 }
 
 // listEntry is what a listing says about one name.
@@ -35,6 +50,10 @@ type listEntry struct {
 	size  int64
 	etag  string
 	mtime time.Time
+	// seen stamps the entry (FS.clock): taken before the store was asked,
+	// or once this mount made the change the entry describes. What a node
+	// learned later is newer than the entry (fileNode.refresh).
+	seen uint64
 }
 
 // key is the directory's prefix: "" or the mount prefix for the root,
@@ -58,23 +77,85 @@ func (d *dirNode) cached(name string) (e listEntry, found, known bool) {
 	return e, found, true
 }
 
-// noteEntry records a change made through this mount in the listing cache.
-func (d *dirNode) noteEntry(name string, e *listEntry) {
+// noteEntry records a change made through this mount (e nil: the name was
+// removed) in the listing cache, and for the listings asking the store
+// now, and returns the change's stamp. Call it once the change is made.
+func (d *dirNode) noteEntry(name string, e *listEntry) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.entries == nil {
+	seen := d.fsys.tick()
+	if e != nil {
+		c := *e
+		c.seen = seen
+		e = &c
+	}
+	if len(d.looking) > 0 {
+		if d.changes == nil {
+			d.changes = map[string]change{}
+		}
+		d.changes[name] = change{seen: seen, e: e}
+	}
+	if d.entries != nil {
+		setEntry(d.entries, name, e)
+	}
+	return seen
+}
+
+// setEntry sets name's entry in a listing, or removes it (e nil).
+func setEntry(entries map[string]listEntry, name string, e *listEntry) {
+	if e != nil {
+		entries[name] = *e
 		return
 	}
-	if e == nil {
-		delete(d.entries, name)
-		// An object the name's directory hid is no longer hidden.
-		if hidden, ok := d.entries[name+FileAliasSuffix]; ok {
-			delete(d.entries, name+FileAliasSuffix)
-			d.entries[name] = hidden
-		}
-	} else {
-		d.entries[name] = *e
+	delete(entries, name)
+	// An object the name's directory hid is no longer hidden.
+	if hidden, ok := entries[name+FileAliasSuffix]; ok {
+		delete(entries, name+FileAliasSuffix)
+		entries[name] = hidden
 	}
+}
+
+// beginLooking stamps a listing about to ask the store: the changes noted
+// from now on are kept for it until finishLooking.
+func (d *dirNode) beginLooking() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := d.fsys.tick()
+	if d.looking == nil {
+		d.looking = map[uint64]bool{}
+	}
+	d.looking[seen] = true
+	return seen
+}
+
+// finishLooking ends the listing stamped begin. A listing that completed
+// (entries not nil) becomes the cached one, with the changes this mount
+// made since it began applied over what the store answered. It returns
+// the number of the cached listing.
+func (d *dirNode) finishLooking(begin uint64, entries map[string]listEntry) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.looking, begin)
+	if entries != nil {
+		for name, c := range d.changes {
+			if c.seen > begin { // the store may not have had it when the listing asked
+				setEntry(entries, name, c.e)
+			}
+		}
+		d.entries, d.listed = entries, time.Now()
+		d.gen++
+	}
+	// Only the listings still asking need the changes made since they began.
+	oldest := uint64(math.MaxUint64)
+	for seen := range d.looking {
+		oldest = min(oldest, seen)
+	}
+	for name, c := range d.changes {
+		if c.seen < oldest {
+			delete(d.changes, name)
+		}
+	}
+	return d.gen
 }
 
 var _ = (fusefs.NodeGetattrer)((*dirNode)(nil))
@@ -177,6 +258,7 @@ func (d *dirNode) probeBoth(ctx context.Context, key string) (dir, file *listEnt
 	var head *obsclient.HeadObjectOutput
 	var headErr, listErr error
 	var isDir, marker bool
+	seen := fsys.tick() // before asking: a change made meanwhile is newer than the answer
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -193,11 +275,12 @@ func (d *dirNode) probeBoth(ctx context.Context, key string) (dir, file *listEnt
 		marker = isDir && len(out.Contents) > 0 && out.Contents[0].Key == key+"/"
 	}()
 	wg.Wait()
+	fsys.afterLook("probe", key)
 	if listErr != nil {
 		return nil, nil, listErr
 	}
 	if isDir {
-		dir = &listEntry{dir: true, head: true, mark: marker}
+		dir = &listEntry{dir: true, head: true, mark: marker, seen: seen}
 	}
 	if headErr != nil {
 		if obsclient.IsNotFound(headErr) {
@@ -207,7 +290,7 @@ func (d *dirNode) probeBoth(ctx context.Context, key string) (dir, file *listEnt
 	}
 	a := parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
 	fsys.rememberMeta(key, head.ETag, a)
-	return dir, &listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified, head: true, attr: &a}, nil
+	return dir, &listEntry{size: head.Size, etag: head.ETag, mtime: head.LastModified, head: true, attr: &a, seen: seen}, nil
 }
 
 // childFor returns the inode for name described by e, reusing a live
@@ -272,14 +355,18 @@ var _ = (fusefs.NodeReaddirer)((*dirNode)(nil))
 
 // Readdir lists the prefix with delimiter "/" (every page), remembers the
 // result for lookups, and adds the files this mount is creating that the
-// store does not have yet.
+// store does not have yet. What this mount changed while the listing ran
+// (a commit, a create or removal) wins over what the listing says.
 func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 	fsys := d.fsys
 	prefix := d.key()
+	begin := d.beginLooking()
 	lctx, done := fsys.longOp(ctx)
-	entries, err := d.list(lctx, prefix)
+	entries, err := d.list(lctx, prefix, begin)
 	done()
+	fsys.afterLook("list", prefix)
 	if err != nil {
+		d.finishLooking(begin, nil)
 		return nil, fsys.toErrno("readdir", prefix, err)
 	}
 	for name, ch := range d.Children() {
@@ -287,14 +374,13 @@ func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno)
 			continue
 		}
 		if fn, ok := ch.Operations().(*fileNode); ok && fn.pinned() {
-			entries[name] = listEntry{size: fn.currentSize()}
+			entries[name] = listEntry{size: fn.currentSize(), seen: begin}
 		}
 	}
-	d.mu.Lock()
-	d.entries, d.listed = entries, time.Now()
-	d.gen++
-	gen := d.gen
-	d.mu.Unlock()
+	// The entries shown are read before the listing is stored: from then
+	// on the map is the cache's, changed under d.mu. (While the listing
+	// ran, the kernel kept names from being created or removed here; a
+	// commit meanwhile changes no name.)
 	names := make([]string, 0, len(entries))
 	for name := range entries {
 		names = append(names, name)
@@ -312,6 +398,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno)
 		}
 		out = append(out, fuse.DirEntry{Name: name, Mode: mode})
 	}
+	gen := d.finishLooking(begin, entries)
 	return &listingStream{DirStream: fusefs.NewListDirStream(out), d: d, gen: gen}, 0
 }
 
@@ -337,8 +424,9 @@ func (s *listingStream) Next() (fuse.DirEntry, syscall.Errno) {
 	return s.DirStream.Next()
 }
 
-// list reads the whole directory listing of prefix.
-func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry, error) {
+// list reads the whole directory listing of prefix; its entries are
+// stamped seen.
+func (d *dirNode) list(ctx context.Context, prefix string, seen uint64) (map[string]listEntry, error) {
 	fsys := d.fsys
 	entries := map[string]listEntry{}
 	marker := ""
@@ -358,14 +446,14 @@ func (d *dirNode) list(ctx context.Context, prefix string) (map[string]listEntry
 			if e, ok := entries[name]; ok && !e.dir {
 				d.listHidden(entries, name, e)
 			}
-			entries[name] = listEntry{dir: true}
+			entries[name] = listEntry{dir: true, seen: seen}
 		}
 		for _, o := range page.Contents {
 			name := strings.TrimPrefix(o.Key, prefix)
 			if !d.shows(name) {
 				continue // the directory's own marker, or a name Linux cannot show
 			}
-			e := listEntry{size: o.Size, etag: o.ETag, mtime: o.LastModified}
+			e := listEntry{size: o.Size, etag: o.ETag, mtime: o.LastModified, seen: seen}
 			if cur, ok := entries[name]; ok && cur.dir {
 				d.listHidden(entries, name, e)
 				continue
@@ -451,7 +539,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	d.noteEntry(name, &listEntry{})
+	fn.mu.Lock()
+	fn.seen = d.noteEntry(name, &listEntry{})
+	fn.mu.Unlock()
 	fn.fill(&out.Attr)
 	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
 	out.SetAttrTimeout(fsys.cfg.StatCacheTTL)

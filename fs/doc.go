@@ -25,6 +25,18 @@
 // store work it started (a commit) goes on in the background, bounded by
 // its own deadline, and its outcome is logged.
 //
+// Listings and lookups race with this mount's own changes: a commit (a
+// close, fsync or truncate) does not hold the directory, so a listing or
+// HEAD that asked the store before a commit may be answered after it. Every
+// answer is stamped with the mount's clock before the store is asked, every
+// change after it is made; an answer never overwrites what a node or the
+// cached listing learned later (fileNode.seen, dirNode.changes).
+//
+// Lock order: FS.renameMu, then fileNode.mu, then dirNode.mu (a commit
+// notes the new version in its directory's cached listing while holding
+// the file's lock). go-fuse's tree locks are leaves: obsfs calls into
+// go-fuse with its own locks held, never the other way round.
+//
 // Tests: unit tests use obsclient/obsfake (an in-memory store) and a hostile
 // cache; integration/ runs the real binary on a real FUSE mount against a
 // real MinIO.

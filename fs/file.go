@@ -39,6 +39,11 @@ type fileNode struct {
 	// hidden is the key holding an unlinked open file's data
 	// (unlinked.go); written with mu held, read without.
 	hidden atomic.Pointer[string]
+	// seen stamps what the node knows (FS.clock): the stamp of the
+	// listing or HEAD it was last refreshed from, or of this mount's last
+	// change to it. An answer stamped earlier is older than the node's
+	// state and is not adopted. Guarded by mu.
+	seen uint64
 }
 
 // pinned reports whether the node must be served from memory: it is open,
@@ -72,13 +77,16 @@ func (n *fileNode) key() string {
 }
 
 // refresh adopts attributes learned from the store, unless the node is
-// open (then memory is the authority).
+// open (then memory is the authority) or knows something newer than e:
+// a listing or HEAD that asked the store before this mount's last change
+// to the file (a commit) may describe the version the change replaced.
 func (n *fileNode) refresh(a attr, e listEntry) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.wf != nil {
+	if n.wf != nil || e.seen <= n.seen {
 		return
 	}
+	n.seen = e.seen
 	if n.metaLoaded && !e.head && n.etag == e.etag {
 		// A listing says nothing of the metadata the node already knows
 		// for this very version: keep it.
@@ -88,6 +96,42 @@ func (n *fileNode) refresh(a attr, e listEntry) {
 	n.a, n.size, n.etag, n.exists, n.fetched = a, e.size, e.etag, true, time.Now()
 	n.mtimeSet = a.mtime != e.mtime
 	n.metaLoaded = e.head
+}
+
+// entryLocked describes the committed object as a listing entry, with the
+// attributes the node knows. Its mtime (the object's Last-Modified, which
+// the node does not keep) is the node's when the mtime was not set
+// explicitly, and unknown (zero) when it was: refresh derives mtimeSet
+// from the difference.
+func (n *fileNode) entryLocked() listEntry {
+	a := n.a
+	e := listEntry{size: n.size, etag: n.etag, head: n.metaLoaded, attr: &a}
+	if !n.mtimeSet {
+		e.mtime = a.mtime
+	}
+	return e
+}
+
+// changedLocked records a change this mount made to the committed object
+// stored at key (a commit, new metadata): from now on the node knows more
+// than any listing or HEAD that asked the store earlier, and the cached
+// listing of its directory shows the new version. With mu held; takes the
+// directory's (lock order in doc.go).
+func (n *fileNode) changedLocked(key string) {
+	n.seen = n.fsys.tick()
+	if !n.exists || n.unlinked || n.wf != nil && n.wf.Key() != key {
+		return // the content moved (a rename in progress notes its new name)
+	}
+	name, parent := n.Parent()
+	if parent == nil {
+		return
+	}
+	d, ok := parent.Operations().(*dirNode)
+	if !ok || keyIn(d.key(), name) != key {
+		return // a rename moved it and go-fuse has not moved the node yet
+	}
+	e := n.entryLocked()
+	n.seen = d.noteEntry(name, &e)
 }
 
 func (n *fileNode) fill(out *fuse.Attr) {
@@ -130,6 +174,7 @@ func (n *fileNode) headLocked(ctx context.Context, key string) syscall.Errno {
 	fsys := n.fsys
 	ctx, done := fsys.op(ctx) // here, where the store is asked: stat is frequent
 	defer done()
+	seen := fsys.tick()
 	head, err := fsys.store.HeadObject(ctx, &obsclient.HeadObjectInput{Bucket: fsys.cfg.Bucket, Key: key,
 		SseC: fsys.cfg.SSE.SseC, SseCKey: fsys.cfg.SSE.SseCKey})
 	if err != nil {
@@ -140,6 +185,7 @@ func (n *fileNode) headLocked(ctx context.Context, key string) syscall.Errno {
 		n.mtimeSet = head.Metadata[metaMtime] != ""
 	}
 	n.size, n.etag, n.fetched, n.metaLoaded = head.Size, head.ETag, time.Now(), true
+	n.seen = seen // mu was held all along: nothing changed the node meanwhile
 	fsys.rememberMeta(key, head.ETag, n.a)
 	return 0
 }
@@ -240,6 +286,7 @@ func (n *fileNode) flushLocked(ctx context.Context, key string) syscall.Errno {
 	}
 	ver := wf.Version()
 	n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, ver.Exists, time.Now()
+	n.changedLocked(key)
 	if !maps.Equal(wf.CommittedMeta(), meta) {
 		// The upload began before the attributes last changed.
 		if errno := n.persistMetaLocked(ctx, key); errno != 0 {
@@ -279,6 +326,7 @@ func (n *fileNode) persistMetaLocked(ctx context.Context, key string) syscall.Er
 		}
 	}
 	n.fetched = time.Now()
+	n.changedLocked(key)
 	fsys.rememberMeta(key, n.etag, n.a)
 	return 0
 }
@@ -369,6 +417,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			}
 			ver := wf.Version()
 			n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, time.Now()
+			n.changedLocked(key)
 			fsys.rememberMeta(key, n.etag, n.a)
 		}
 	}
@@ -381,6 +430,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 			return errno // the xattrs must survive the rewrite
 		}
 		n.a = applySetattr(n.a, in)
+		n.seen = fsys.tick() // a listing that asked before shows the old attributes
 		if mtimeSet {
 			n.mtimeSet = true
 		}
@@ -606,6 +656,7 @@ func (n *fileNode) releaseLocked(ctx context.Context) {
 		n.fsys.toErrno("release", key, err)
 	} else if ver := n.wf.Version(); ver.Exists {
 		n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, time.Now()
+		n.changedLocked(key)
 		n.fsys.rememberMeta(key, n.etag, n.a)
 	}
 	n.wf = nil

@@ -69,6 +69,11 @@ type Config struct {
 	OpTimeout time.Duration
 	// Logger; nil discards.
 	Logger *logrus.Entry
+
+	// afterLook, if set (tests only), runs when the store has answered a
+	// listing ("list", prefix) or a lookup's probe ("probe", key), before
+	// the answer is used: tests hold it there to force an interleaving.
+	afterLook func(op, key string)
 }
 
 // StagingDir is the directory, at the mount's root, where the write-back
@@ -181,6 +186,23 @@ type FS struct {
 	dying func(pid, uid uint32) bool
 	// now is the clock of remembered read failures.
 	now func() time.Time
+	// clock orders what the store answered against what this mount
+	// changed: a listing or HEAD is stamped with a tick taken before it
+	// asks the store, a change with a tick taken once it is made, so an
+	// answer stamped before a change may predate it (listEntry.seen,
+	// fileNode.seen, dirNode.changes).
+	clock atomic.Uint64
+}
+
+// tick returns a new stamp of the mount's clock, later than every stamp
+// returned before.
+func (fsys *FS) tick() uint64 { return fsys.clock.Add(1) }
+
+// afterLook runs the test hook, if any.
+func (fsys *FS) afterLook(op, key string) {
+	if fsys.cfg.afterLook != nil {
+		fsys.cfg.afterLook(op, key)
+	}
 }
 
 // New builds the filesystem over store, writing through wb.

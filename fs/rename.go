@@ -95,9 +95,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		}
 		d.noteEntry(name, nil)
 		s.mu.Lock()
-		e := listEntry{size: s.sizeLocked(), etag: s.etag, mtime: s.a.mtime}
+		e := s.entryLocked()
+		s.seen = nd.noteEntry(newName, &e)
 		s.mu.Unlock()
-		nd.noteEntry(newName, &e)
 	case *linkNode:
 		if dstFound && dst.dir {
 			return syscall.EISDIR
@@ -163,7 +163,7 @@ func (n *fileNode) renameTo(ctx context.Context, srcKey, dstKey string) syscall.
 		if err != nil {
 			return fsys.toErrno("rename", srcKey, err)
 		}
-		n.etag, n.fetched = etag, time.Now()
+		n.etag, n.fetched, n.seen = etag, time.Now(), fsys.tick()
 		fsys.rememberMeta(dstKey, etag, n.a)
 		if n.wf == nil {
 			return 0
@@ -282,7 +282,7 @@ func (fsys *FS) renameDir(ctx context.Context, dir *dirNode, srcPrefix, dstPrefi
 		i, ok := byKey[srcPrefix+of.rel]
 		if ok && of.n.wf != nil {
 			ver := writeback.Version{Exists: true, Size: objs[i].Size, ETag: etags[i]}
-			of.n.etag = etags[i]
+			of.n.etag, of.n.seen = etags[i], fsys.tick()
 			if err := of.n.wf.Rebase(dstPrefix+of.rel, ver); err != nil {
 				fsys.log.WithField("key", dstPrefix+of.rel).WithError(err).Error("open file did not follow the directory rename")
 			}

@@ -163,5 +163,6 @@ func (n *fileNode) relink(ctx context.Context, key string) bool {
 	fsys.deleteHidden(ctx, hidden)
 	n.hidden.Store(nil)
 	n.unlinked, n.exists, n.size, n.etag = false, ver.Exists, ver.Size, ver.ETag
+	n.changedLocked(key)
 	return true
 }
