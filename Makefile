@@ -10,7 +10,7 @@ export OBSFS_MINIO_BIN := $(MINIO_BIN)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
 
-.PHONY: all build test unit integration bench run deps packages minio lint fmt clean
+.PHONY: all build test unit integration stress bench run deps packages minio lint fmt clean
 
 all: build
 
@@ -65,6 +65,17 @@ unit:
 
 integration: deps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./integration/...
+
+## stress: the soak test (TestSoak: concurrent writers and readers with
+## faults injected, RSS bounded) for 10 minutes instead of make test's 20 s,
+## with -race. Not part of `make test`. STRESS_DURATION sets another
+## length; STRESS_RACE=1 also builds obsfs with -race (its RSS is then not
+## bounded); OBSFS_SOAK_SEED replays a run.
+STRESS_DURATION ?= 10m
+STRESS_RACE     ?=
+stress: deps
+	OBSFS_SOAK_DURATION=$(STRESS_DURATION) OBSFS_SOAK_RACE=$(STRESS_RACE) \
+		$(GO) test -race -count=1 -run '^TestSoak$$' -v -timeout 60m ./integration/
 
 ## bench: the benchmarks of ./integration (end-to-end mount vs direct
 ## obsclient, and the client's own), without -race; then one summary line

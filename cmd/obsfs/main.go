@@ -191,8 +191,21 @@ func setupLogging(o *options, ready *reporter) (*logrus.Logger, error) {
 	}
 	// What libraries print with the standard logger goes the same way.
 	stdlog.SetFlags(0)
-	stdlog.SetOutput(l.WriterLevel(logrus.WarnLevel))
+	stdlog.SetOutput(lineWriter{l, logrus.WarnLevel})
 	return l, nil
+}
+
+// lineWriter logs each Write (a line of a standard library logger) as one
+// entry at its level. Unlike logrus's WriterLevel it has no pipe and no
+// goroutine to stop.
+type lineWriter struct {
+	l     *logrus.Logger
+	level logrus.Level
+}
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.l.Log(w.level, strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // clientConfig builds the obsclient configuration.
@@ -402,6 +415,20 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
+	logger, err := setupLogging(o, ready)
+	if err != nil {
+		return err
+	}
+	log := logrus.NewEntry(logger).WithField("bucket", o.bucket)
+	// Deferred first, so it runs last: after every layer is closed, no
+	// goroutine of ours may remain (only when the unmount was clean: a
+	// lazily detached mount keeps its server running).
+	stopped := false
+	defer func() {
+		if stopped {
+			checkGoroutines(log, 5*time.Second)
+		}
+	}()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -412,11 +439,6 @@ func serve(o *options, ready *reporter) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	logger, err := setupLogging(o, ready)
-	if err != nil {
-		return err
-	}
-	log := logrus.NewEntry(logger).WithField("bucket", o.bucket)
 	ccfg, err := clientConfig(o, log)
 	if err != nil {
 		return err
@@ -488,7 +510,7 @@ func serve(o *options, ready *reporter) error {
 	mopts := fsys.MountOptions()
 	mopts.AllowOther = o.allowOther
 	mopts.Debug = o.debugFUSE
-	mopts.Logger = stdlog.New(logger.WriterLevel(logrus.DebugLevel), "", 0)
+	mopts.Logger = stdlog.New(lineWriter{logger, logrus.DebugLevel}, "", 0)
 	if o.readOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
@@ -517,9 +539,10 @@ func serve(o *options, ready *reporter) error {
 	select {
 	case <-done:
 		log.Info("unmounted")
+		stopped = true
 	case sig := <-sigs:
 		log.WithField("signal", sig.String()).Info("unmounting")
-		unmount(server, mnt, wb, log, done)
+		stopped = unmount(server, mnt, wb, log, done)
 	}
 	stopSweep()
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
@@ -549,7 +572,8 @@ func raiseKernelReadAhead(mnt string, log *logrus.Entry) {
 // unmount tries a clean unmount, waiting up to 30 s for programs to close
 // their files; after that, uploads of files still open are aborted (their
 // programs never got a successful close) and the mount is detached lazily.
-func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus.Entry, done <-chan struct{}) {
+// It reports whether the FUSE server stopped.
+func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus.Entry, done <-chan struct{}) bool {
 	deadline := time.Now().Add(30 * time.Second)
 	wait := time.Minute
 	for {
@@ -572,9 +596,11 @@ func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus
 	}
 	select {
 	case <-done:
+		return true
 	case <-time.After(wait):
 		if wait == time.Minute {
 			log.Warn("FUSE server did not stop within a minute of unmounting")
 		}
+		return false
 	}
 }

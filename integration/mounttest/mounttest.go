@@ -446,6 +446,25 @@ func (m *Mount) Signal(t testing.TB, sig syscall.Signal) {
 	m.disarm()
 }
 
+// Quit is for a test that found obsfs stuck: it kills obsfs with SIGQUIT
+// (the Go runtime prints every goroutine's stack and exits), waits for it
+// to exit, detaches the dead mount, and returns what obsfs wrote to stderr,
+// the dump. System calls blocked on the mount fail (ENOTCONN) once obsfs
+// is gone.
+func (m *Mount) Quit(t testing.TB) string {
+	t.Helper()
+	m.stopped = true
+	_ = m.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-m.exited:
+	case <-time.After(time.Minute):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
+	_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
+	return m.stderr.String()
+}
+
 func (m *Mount) wait(t testing.TB) {
 	t.Helper()
 	select {
@@ -464,6 +483,30 @@ func (m *Mount) wait(t testing.TB) {
 		t.Errorf("%s still mounted after obsfs exited", m.Dir)
 		_ = exec.Command("fusermount3", "-u", "-z", m.Dir).Run()
 	}
+	if line := LeftoverGoroutines(m.Log()); line != "" {
+		t.Errorf("obsfs left goroutines running after unmount:\n%s", line)
+	}
+}
+
+// LeftoverWarning is what obsfs logs when goroutines of its own are still
+// running after unmount and drain (cmd/obsfs/goroutines.go).
+const LeftoverWarning = "goroutines still running after unmount"
+
+// LeftoverGoroutines returns, readably (the stacks unquoted), the log line
+// in which obsfs reported goroutines left running after unmount, or "".
+func LeftoverGoroutines(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, LeftoverWarning) {
+			continue
+		}
+		if i := strings.Index(line, "stacks="); i >= 0 {
+			if s, err := strconv.Unquote(strings.TrimSpace(line[i+len("stacks="):])); err == nil {
+				return line[:i] + "stacks:\n" + s
+			}
+		}
+		return line
+	}
+	return ""
 }
 
 // IsMountPoint reports whether dir is a mount point (/proc/self/mountinfo).
