@@ -221,3 +221,49 @@ func TestForgottenFileLookedUpFromListing(t *testing.T) {
 	}
 	m.checkContent(t, "f", data)
 }
+
+// A file created before a listing began and committed (closed) while the
+// store's answer, which lacks it, is held: the stored listing must still
+// have the file, or a lookup from it (once the kernel forgets the inode)
+// says ENOENT right after close (found by the soak test).
+func TestListingBegunBeforeCreateCommitted(t *testing.T) {
+	gate := newLookGate("list", "")
+	m := mountGated(t, gate)
+	f, err := os.Create(m.path("g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("fedcba9876543210"), 200)
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	gate.armed.Store(true)
+	listed := make(chan error, 1)
+	go func() {
+		_, err := os.ReadDir(m.dir)
+		listed <- err
+	}()
+	gate.waitHeld(t) // the store's answer lacks g
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitReleased(t, m.fileNodeOf(t, "g"))
+	gate.open()
+	select {
+	case err := <-listed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the listing never finished")
+	}
+	if errno := m.fsys.root.NotifyEntry("g"); errno != 0 {
+		t.Fatalf("invalidating the kernel's entry: %v", errno)
+	}
+	for deadline := time.Now().Add(time.Minute); m.fsys.root.GetChild("g") != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel never forgot g")
+		}
+	}
+	m.checkContent(t, "g", data)
+}
