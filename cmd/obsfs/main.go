@@ -40,9 +40,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // daemonEnv names the file descriptor a daemonized child reports
 // readiness on.
 const daemonEnv = "OBSFS_READY_FD"
@@ -61,7 +58,7 @@ func run(args []string) int {
 			usage(os.Stdout)
 			return 0
 		case "--version":
-			fmt.Println("obsfs", version)
+			fmt.Println(versionLine())
 			return 0
 		}
 	}
@@ -519,7 +516,7 @@ func serve(o *options, ready *reporter) error {
 		return fmt.Errorf("mounting on %s: %v", mnt, err)
 	}
 	raiseKernelReadAhead(mnt, log)
-	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version}).Info("mounted")
+	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version, "commit": commit}).Info("mounted")
 	if ready != nil {
 		ready.ok()
 	}
