@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/integration/mounttest"
 )
 
@@ -43,5 +45,36 @@ func TestVersion(t *testing.T) {
 	want := regexp.MustCompile(`^obsfs ` + regexp.QuoteMeta(describe) + ` \(commit ` + head + `, go[0-9.]+\S*\)$`)
 	if !want.MatchString(got) {
 		t.Errorf("obsfs --version printed %q, want %q", got, want)
+	}
+}
+
+// TestNonEmptyMountpoint: -o nonempty mounts over a directory that holds
+// a file (TestCLIFailures checks the refusal without it); the file is
+// hidden while mounted, not uploaded, and there again after the unmount.
+func TestNonEmptyMountpoint(t *testing.T) {
+	mounttest.RequireFUSE(t)
+	srv := miniotest.Shared(t, miniotest.Options{})
+	bucket := srv.Bucket(t, "nonempty")
+	dir := mountDir(t)
+	kept := filepath.Join(dir, "kept")
+	if err := os.WriteFile(kept, []byte("local"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "obsfs.log")
+	pid := daemonMount(t, mounttest.Environ(srv), dir, logPath, bucket, dir, "--endpoint", srv.Endpoint,
+		"--log-file", logPath, "--state-dir", t.TempDir(), "-o", "nonempty")
+	if _, err := os.Stat(kept); !os.IsNotExist(err) {
+		t.Errorf("the local file shows through the mount: stat: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "remote"), []byte("remote"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unmountDaemon(t, dir, pid, logPath)
+	oob := outOfBand(t, srv, bucket)
+	if got := oob.Object(t, "remote"); string(got) != "remote" {
+		t.Errorf("object remote is %q", got)
+	}
+	if got, err := os.ReadFile(kept); err != nil || string(got) != "local" {
+		t.Errorf("after the unmount, the local file reads %q, %v", got, err)
 	}
 }

@@ -68,6 +68,10 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT (obsfs --help lists the flags)")
 		return 2
 	}
+	if err := checkEmpty(o); err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: %s\n", oneLine(err))
+		return 2
+	}
 	ready := readyReporter()
 	if !o.foreground && ready == nil {
 		return daemonize(args)
@@ -331,6 +335,33 @@ func checkMountpoint(dir string) (string, error) {
 		return "", fmt.Errorf("mountpoint %s is busy: something is already mounted there", abs)
 	}
 	return abs, nil
+}
+
+// checkEmpty refuses a mountpoint that holds files, whose files the
+// mount would hide, unless --nonempty (s3fs's -o nonempty) says to. What
+// else is wrong with the mountpoint (missing, busy, a dead mount) is
+// checkMountpoint's to say.
+func checkEmpty(o *options) error {
+	if o.nonempty {
+		return nil
+	}
+	abs, err := filepath.Abs(o.mountpoint)
+	if err != nil {
+		return nil
+	}
+	if mounted, err := isMountPoint(abs); err != nil || mounted {
+		return nil
+	}
+	d, err := os.Open(abs)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(1)
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("mountpoint %s is not empty (it holds %q...): the mount would hide its files; empty it or pass -o nonempty", abs, names[0])
 }
 
 // isMountPoint reads /proc/self/mountinfo.

@@ -53,6 +53,7 @@ type options struct {
 
 	allowOther bool
 	readOnly   bool
+	nonempty   bool // mount over a directory that holds files
 	foreground bool
 	logLevel   string
 	logFile    string
@@ -154,6 +155,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.Var(ageValue{&o.sweepOlderThan}, "sweep-older-than", "at mount, also abort every upload under the prefix and delete its staged objects older than this, like obsfs cleanup (0: off)")
 	fl.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	fl.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
+	fl.BoolVar(&o.nonempty, "nonempty", false, "mount over a directory that is not empty (its files are hidden while mounted); also -o nonempty")
 	fl.BoolVarP(&o.foreground, "foreground", "f", false, "stay in the foreground; log to stderr")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&o.logFile, "log-file", "", "log file (default: stderr in the foreground, syslog otherwise)")
