@@ -78,3 +78,46 @@ func TestNonEmptyMountpoint(t *testing.T) {
 		t.Errorf("after the unmount, the local file reads %q, %v", got, err)
 	}
 }
+
+// mountSource returns the source and type /proc/self/mountinfo gives the
+// mount on dir (what findmnt shows).
+func mountSource(t *testing.T, dir string) (source, fstype string) {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	for _, line := range strings.Split(string(data), "\n") {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
+		f := strings.Fields(line)
+		if len(f) < 5 || unescape.Replace(f[4]) != dir {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, " - ")
+		g := strings.Fields(rest)
+		if !ok || len(g) < 2 {
+			t.Fatalf("mountinfo line without type and source: %q", line)
+		}
+		return unescape.Replace(g[1]), g[0]
+	}
+	t.Fatalf("%s is not in /proc/self/mountinfo", dir)
+	return "", ""
+}
+
+// TestMountSource: findmnt shows BUCKET or BUCKET:PREFIX as the source of
+// a mount of type fuse.obsfs, even with a space and a comma in the prefix.
+func TestMountSource(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	for _, c := range []struct{ prefix, suffix string }{
+		{"", ""},
+		{"top/with space,comma", ":top/with space,comma"},
+	} {
+		m := mounttest.Start(t, srv, mounttest.Options{Prefix: c.prefix})
+		source, fstype := mountSource(t, m.Dir)
+		if want := m.Bucket + c.suffix; source != want || fstype != "fuse.obsfs" {
+			t.Errorf("mount of %q: source %q of type %q, want %q of type fuse.obsfs", c.prefix, source, fstype, want)
+		}
+		m.Unmount(t)
+	}
+}
