@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/integration/mounttest"
@@ -120,4 +122,92 @@ func TestMountSource(t *testing.T) {
 		}
 		m.Unmount(t)
 	}
+}
+
+// waitFileContains polls until the file at path holds want.
+func waitFileContains(t *testing.T, path, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not hold %q after %v:\n%s", path, want, d, data)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLogFileReopen: after the log file is renamed (as by logrotate),
+// SIGHUP makes obsfs open a new file of that name, which gets the later
+// records; at the default level a commit is not an info line, and the
+// unmount sums the commits up.
+func TestLogFileReopen(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	m := mounttest.Start(t, srv, mounttest.Options{Args: []string{"--log-level", "info"}})
+	if err := os.WriteFile(m.Path("before"), []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rotated := m.LogPath + ".1"
+	if err := os.Rename(m.LogPath, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(m.Pid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFileContains(t, m.LogPath, "log file reopened (SIGHUP)", time.Minute)
+	if err := os.WriteFile(m.Path("after"), []byte("1234567"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.Unmount(t)
+	if got := m.Object(t, "after"); string(got) != "1234567" {
+		t.Errorf("object after is %q", got)
+	}
+	newLog, _ := os.ReadFile(m.LogPath)
+	oldLog, _ := os.ReadFile(rotated)
+	if !strings.Contains(string(oldLog), "msg=mounted") || strings.Contains(string(oldLog), "msg=unmounted") {
+		t.Errorf("the rotated file should hold the mount and not the unmount:\n%s", oldLog)
+	}
+	if !strings.Contains(string(newLog), "msg=unmounted") {
+		t.Errorf("the new file lacks the unmount:\n%s", newLog)
+	}
+	summary := regexp.MustCompile(`(?m)^.*msg="committed since the mount".*$`).FindString(string(newLog))
+	if !strings.Contains(summary, " bytes=12") || !strings.Contains(summary, " files=2") {
+		t.Errorf("the new file lacks the summary of 2 files, 12 bytes:\n%s", newLog)
+	}
+	if n := strings.Count(string(oldLog)+string(newLog), "msg=unmounted"); n != 1 {
+		t.Errorf("%d unmount records, want 1:\n%s\n%s", n, oldLog, newLog)
+	}
+	if all := string(oldLog) + string(newLog); strings.Contains(all, "committed object") {
+		t.Errorf("a commit logged at info level:\n%s", all)
+	}
+}
+
+// TestLogFallback: a daemon without --log-file and without a syslog logs
+// to a file in the state directory, and says so once on stderr.
+func TestLogFallback(t *testing.T) {
+	mounttest.RequireFUSE(t)
+	srv := miniotest.Shared(t, miniotest.Options{})
+	bucket := srv.Bucket(t, "log-fallback")
+	dir := mountDir(t)
+	state := filepath.Join(t.TempDir(), "state")
+	noSyslog := "unixgram:" + filepath.Join(t.TempDir(), "no-syslog-here")
+	r := runCLI(t, mounttest.Environ(srv), bucket, dir, "--endpoint", srv.Endpoint, "--state-dir", state,
+		"--debug-syslog-address", noSyslog)
+	logPath := filepath.Join(state, "obsfs-"+bucket+".log")
+	if r.code != 0 {
+		t.Fatalf("obsfs exited %d: %s\nlog:\n%s", r.code, r.stderr, logTail(logPath, 4000))
+	}
+	want := "obsfs: no syslog here: logging to " + logPath + " (--log-file chooses another file)\n"
+	if r.stderr != want || r.stdout != "" {
+		t.Errorf("stdout %q, stderr %q; want stderr %q", r.stdout, r.stderr, want)
+	}
+	pids := obsfsPids(dir)
+	if len(pids) != 1 {
+		t.Fatalf("want one obsfs serving %s, found %v", dir, pids)
+	}
+	waitFileContains(t, logPath, "msg=mounted", time.Minute)
+	unmountDaemon(t, dir, pids[0], logPath)
 }

@@ -996,7 +996,7 @@ func (f *File) commitSingleLocked(ctx context.Context) error {
 	}
 	f.finishCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, []*partBuf{b})
 	f.committedMeta = meta
-	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID}).Info("committed object")
+	f.m.noteCommitted(size, logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID})
 	return nil
 }
 
@@ -1089,7 +1089,7 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 	}
 	f.finishCommitLocked(key, newVer, bufs)
 	f.committedMeta = up.meta
-	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID}).Info("committed object")
+	f.m.noteCommitted(size, logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID})
 	return nil
 }
 

@@ -74,7 +74,23 @@ func run(args []string) int {
 	}
 	ready := readyReporter()
 	if !o.foreground && ready == nil {
-		return daemonize(args)
+		// Without a syslog, the daemon's log goes to a file in the state
+		// directory, named once the mount is ready.
+		notice := ""
+		if o.logFile == "" && !syslogReachable(o.syslogAddr) {
+			path := fallbackLogPath(o)
+			if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
+				fmt.Fprintf(os.Stderr, "obsfs: no syslog, and no state directory for a log file: %v\n", err)
+				return 1
+			}
+			args = append(slices.Clip(args), "--log-file", path)
+			notice = "obsfs: no syslog here: logging to " + path + " (--log-file chooses another file)"
+		}
+		code := daemonize(args)
+		if code == 0 && notice != "" {
+			fmt.Fprintln(os.Stderr, notice)
+		}
+		return code
 	}
 	if err := serve(o, ready); err != nil {
 		if ready != nil {
@@ -167,33 +183,42 @@ func daemonize(args []string) int {
 	return 1
 }
 
-// setupLogging configures logrus from the options.
-func setupLogging(o *options, ready *reporter) (*logrus.Logger, error) {
+// setupLogging configures logrus from the options; the log file, if
+// any, is returned for reopening on SIGHUP.
+func setupLogging(o *options, ready *reporter) (*logrus.Logger, *logFile, error) {
 	l := logrus.New()
 	lvl, _ := logrus.ParseLevel(o.logLevel)
 	l.SetLevel(lvl)
 	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: o.logFile != "" || ready != nil})
+	var lf *logFile
 	switch {
 	case o.logFile != "":
-		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("log file: %v", err)
+		var err error
+		if lf, err = openLogFile(o.logFile); err != nil {
+			return nil, nil, fmt.Errorf("log file: %v", err)
 		}
-		l.SetOutput(newLogSink(f, o.logFile, l, o.syslogAddr))
+		l.SetOutput(newLogSink(lf, o.logFile, l, o.syslogAddr))
 	case ready != nil:
 		network, raddr, _ := strings.Cut(o.syslogAddr, ":")
 		hook, err := lsyslog.NewSyslogHook(network, raddr, syslog.LOG_DAEMON|syslog.LOG_INFO, "obsfs")
-		l.SetOutput(io.Discard)
 		if err == nil {
+			l.SetOutput(io.Discard)
 			l.AddHook(hook)
+			break
 		}
+		// The syslog the parent saw went away: the state directory's
+		// file, as without one.
+		if lf, err = openLogFile(fallbackLogPath(o)); err != nil {
+			return nil, nil, fmt.Errorf("no syslog, and no log file: %v", err)
+		}
+		l.SetOutput(newLogSink(lf, lf.path, l, o.syslogAddr))
 	default:
 		l.SetOutput(newLogSink(os.Stderr, "stderr", l, o.syslogAddr))
 	}
 	// What libraries print with the standard logger goes the same way.
 	stdlog.SetFlags(0)
 	stdlog.SetOutput(lineWriter{l, logrus.WarnLevel})
-	return l, nil
+	return l, lf, nil
 }
 
 // lineWriter logs each Write (a line of a standard library logger) as one
@@ -443,7 +468,7 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
-	logger, err := setupLogging(o, ready)
+	logger, lf, err := setupLogging(o, ready)
 	if err != nil {
 		return err
 	}
@@ -457,6 +482,27 @@ func serve(o *options, ready *reporter) error {
 			checkGoroutines(log, 5*time.Second)
 		}
 	}()
+	if lf != nil {
+		// logrotate renames the file and sends SIGHUP: a new file.
+		hup, stopHup := make(chan os.Signal, 1), make(chan struct{})
+		signal.Notify(hup, syscall.SIGHUP)
+		defer close(stopHup)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-stopHup:
+					return
+				case <-hup:
+				}
+				if err := lf.Reopen(); err != nil {
+					log.WithError(err).Error("reopening the log file on SIGHUP failed: still logging to the old one")
+				} else {
+					log.WithField("path", lf.path).Info("log file reopened (SIGHUP)")
+				}
+			}
+		}()
+	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -579,6 +625,8 @@ func serve(o *options, ready *reporter) error {
 		log.WithError(err).Error("uploads still pending at unmount failed")
 	}
 	wb.Close()
+	nFiles, nBytes := wb.Committed()
+	log.WithFields(logrus.Fields{"files": nFiles, "bytes": nBytes}).Info("committed since the mount")
 	return nil
 }
 

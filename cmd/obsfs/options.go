@@ -158,7 +158,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.BoolVar(&o.nonempty, "nonempty", false, "mount over a directory that is not empty (its files are hidden while mounted); also -o nonempty")
 	fl.BoolVarP(&o.foreground, "foreground", "f", false, "stay in the foreground; log to stderr")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.StringVar(&o.logFile, "log-file", "", "log file (default: stderr in the foreground, syslog otherwise)")
+	fl.StringVar(&o.logFile, "log-file", "", "log file, opened anew on SIGHUP (default: stderr with -f, else syslog, else STATE-DIR/obsfs-BUCKET.log)")
 	fl.BoolVar(&o.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file")
 	_ = fl.MarkHidden("cpu-profile")
