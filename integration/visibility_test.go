@@ -174,8 +174,8 @@ func TestLogFileReopen(t *testing.T) {
 		t.Errorf("the new file lacks the unmount:\n%s", newLog)
 	}
 	summary := regexp.MustCompile(`(?m)^.*msg="committed since the mount".*$`).FindString(string(newLog))
-	if !strings.Contains(summary, " bytes=12") || !strings.Contains(summary, " files=2") {
-		t.Errorf("the new file lacks the summary of 2 files, 12 bytes:\n%s", newLog)
+	if !strings.Contains(summary, " bytes=12") || !strings.Contains(summary, " commits=2") {
+		t.Errorf("the new file lacks the summary of 2 commits, 12 bytes:\n%s", newLog)
 	}
 	if n := strings.Count(string(oldLog)+string(newLog), "msg=unmounted"); n != 1 {
 		t.Errorf("%d unmount records, want 1:\n%s\n%s", n, oldLog, newLog)

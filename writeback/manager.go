@@ -174,8 +174,9 @@ type Manager struct {
 	cancel context.CancelFunc
 
 	inflight atomic.Int64 // sealed parts queued or uploading, all files
-	// committedFiles and committedBytes count the objects committed and
-	// their bytes (Committed: the summary at unmount).
+	// committedFiles and committedBytes count the commits (an object
+	// written, each time) and their bytes (Committed: the summary at
+	// unmount).
 	committedFiles, committedBytes atomic.Int64
 	clock                          atomic.Int64 // logical time for eviction order
 
@@ -184,8 +185,9 @@ type Manager struct {
 	relieving bool               // guarded by mu: a pressure commit is running
 }
 
-// Committed returns how many objects this manager has committed, and
-// their bytes.
+// Committed returns how many commits this manager has made (one per
+// object version written: a file created, then written and closed, may
+// make two) and their bytes.
 func (m *Manager) Committed() (files, bytes int64) {
 	return m.committedFiles.Load(), m.committedBytes.Load()
 }

@@ -625,8 +625,8 @@ func serve(o *options, ready *reporter) error {
 		log.WithError(err).Error("uploads still pending at unmount failed")
 	}
 	wb.Close()
-	nFiles, nBytes := wb.Committed()
-	log.WithFields(logrus.Fields{"files": nFiles, "bytes": nBytes}).Info("committed since the mount")
+	nCommits, nBytes := wb.Committed()
+	log.WithFields(logrus.Fields{"commits": nCommits, "bytes": nBytes}).Info("committed since the mount")
 	return nil
 }
 
