@@ -25,11 +25,12 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/obsfs
 
 ## deps: everything the tests need that is not Go code: FUSE, the tools the
-## tests drive (rsync, git), and the pinned MinIO.
+## tests drive (rsync, git), curl (make run's command that lists the bucket
+## out of band), and the pinned MinIO.
 deps: packages minio
 
 # apt packages by the command they provide.
-PACKAGES := fusermount3:fuse3 rsync:rsync git:git unzip:unzip
+PACKAGES := fusermount3:fuse3 rsync:rsync git:git unzip:unzip curl:curl
 packages:
 	@missing=; for pc in $(PACKAGES); do command -v $${pc%%:*} >/dev/null 2>&1 || missing="$$missing $${pc#*:}"; done; \
 	if [ -n "$$missing" ]; then \

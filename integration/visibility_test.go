@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"bufio"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,4 +212,134 @@ func TestLogFallback(t *testing.T) {
 	}
 	waitFileContains(t, logPath, "msg=mounted", time.Minute)
 	unmountDaemon(t, dir, pids[0], logPath)
+}
+
+// TestMakeRun runs what `make run` runs (integration/devmount) and stops
+// it as a Ctrl-C in its terminal does (SIGINT to its process group): the
+// banner names the MinIO's endpoint, bucket and keys and a curl command
+// that lists the bucket; that command lists a file written through the
+// mount; the stop is clean (exit 0, no "MinIO exited before it was
+// stopped").
+func TestMakeRun(t *testing.T) {
+	mounttest.RequireFUSE(t)
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		miniotest.RequireCI(t, "curl is not installed (make deps installs it)")
+	}
+	miniotest.Binary(t) // MinIO is there (devmount starts it)
+	tmp := t.TempDir()
+	devmount := filepath.Join(tmp, "devmount")
+	build := exec.Command("go", "build", "-o", devmount, "./integration/devmount")
+	build.Dir = mounttest.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building devmount: %v\n%s", err, out)
+	}
+	dir := filepath.Join(tmp, "mnt")
+	t.Cleanup(func() { forceCleanup(t, dir) })
+	cmd := exec.Command(devmount, "-obsfs", mounttest.Binary(t, false), "-mountpoint", dir, "-bucket", "make-run")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(curl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Files, not buffers: Wait must not wait for whatever else holds the
+	// pipes.
+	stderr, err := os.Create(filepath.Join(tmp, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+
+	// The banner, up to its last line; then the rest of stdout, until
+	// devmount ends.
+	banner := make(chan string, 1)
+	var rest bytes.Buffer
+	restDone := make(chan struct{})
+	go func() {
+		defer close(restDone)
+		sc := bufio.NewScanner(pr)
+		var head strings.Builder
+		for sc.Scan() {
+			head.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+				break
+			}
+		}
+		banner <- head.String()
+		for sc.Scan() {
+			rest.WriteString(sc.Text() + "\n")
+		}
+	}()
+	var text string
+	select {
+	case text = <-banner:
+		if !strings.Contains(text, "Press Ctrl-C") {
+			errText, _ := os.ReadFile(stderr.Name())
+			t.Fatalf("devmount ended before its banner:\n%s\nstderr:\n%s", text, errText)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("no banner within 2 minutes")
+	}
+	field := func(name string) string {
+		m := regexp.MustCompile(`(?m)^  ` + name + ` +(\S+)`).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("the banner has no %s:\n%s", name, text)
+		}
+		return m[1]
+	}
+	endpoint, bucket, ak, sk := field("endpoint"), field("bucket"), field("access key"), field("secret key")
+	if bucket != "make-run" || !strings.HasPrefix(endpoint, "http://127.0.0.1:") || ak == "" || len(sk) < 8 {
+		t.Errorf("banner: endpoint %q, bucket %q, keys %q %q", endpoint, bucket, ak, sk)
+	}
+	list := regexp.MustCompile(`(?m)^  (curl .*)$`).FindStringSubmatch(text)
+	if list == nil {
+		t.Fatalf("the banner has no curl command:\n%s", text)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "via-make-run"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh := exec.Command("sh", "-c", list[1])
+	sh.Env = cmd.Env
+	listed, err := sh.CombinedOutput()
+	if err != nil || string(listed) != "via-make-run\n" {
+		t.Errorf("%s: %v, output %q, want the one key", list[1], err, listed)
+	}
+
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("devmount exited with %v after SIGINT", waitErr)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("devmount still runs 2 minutes after SIGINT")
+	}
+	<-restDone
+	errText, _ := os.ReadFile(stderr.Name())
+	for _, bad := range []string{"exited before it was stopped", "devmount:"} {
+		if strings.Contains(text+rest.String()+string(errText), bad) {
+			t.Errorf("output has %q:\n%s\nstderr:\n%s", bad, rest.String(), errText)
+		}
+	}
+	if mounted, _ := mounttest.IsMountPoint(dir); mounted {
+		t.Errorf("%s still mounted", dir)
+	}
 }
