@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obsfs/obsfs/integration/faultproxy"
 	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/integration/mounttest"
 )
@@ -342,4 +344,90 @@ func TestMakeRun(t *testing.T) {
 	if mounted, _ := mounttest.IsMountPoint(dir); mounted {
 		t.Errorf("%s still mounted", dir)
 	}
+}
+
+// TestGracefulStop sends SIGTERM while a file's close waits for its
+// commit (CompleteMultipartUpload held at a fault proxy). A slow store:
+// the stop waits, the close succeeds and the object is whole, out of
+// band. A store that stops answering: the stop ends within --stop-timeout
+// plus the abort grace, exit 0, the upload is left, and the next mount
+// (journal replay) removes it.
+func TestGracefulStop(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	proxy, err := faultproxy.New(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	const name, size = "closing", 2*partSize + 999
+	// startClose writes the file and closes it in the background once the
+	// rule holding its Complete has fired; it returns the close's result.
+	startClose := func(t *testing.T, m *mounttest.Mount, rule int) <-chan error {
+		f, err := os.Create(m.Path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(f, stream(21), size); err != nil {
+			t.Fatal(err)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- f.Close() }()
+		waitUntil(t, time.Minute, "the commit to reach the store", func() bool { return proxy.Hits(rule) > 0 })
+		return closed
+	}
+
+	t.Run("slow store", func(t *testing.T) {
+		defer proxy.ClearRules()
+		m := mounttest.Start(t, srv, mounttest.Options{Endpoint: proxy.URL()})
+		rule := proxy.AddRule(faultproxy.Rule{Method: "POST", Query: "uploadId", PathContains: name,
+			Action: faultproxy.ActionForward, Delay: 3 * time.Second})
+		closed := startClose(t, m, rule)
+		m.Signal(t, syscall.SIGTERM) // waits for exit status 0
+		if err := <-closed; err != nil {
+			t.Fatalf("close after SIGTERM: %v\n%s", err, m.LogTail(3000))
+		}
+		want := md5Of(t, io.LimitReader(stream(21), size))
+		if got, n := objectMD5(t, m, name); got != want || n != size {
+			t.Errorf("object: %d bytes md5 %x, want %d bytes md5 %x", n, got, size, want)
+		}
+		m.RequireNoUploads(t)
+	})
+
+	t.Run("store stops answering", func(t *testing.T) {
+		defer proxy.ClearRules()
+		state := t.TempDir()
+		bucket := srv.Bucket(t, "stop")
+		opts := mounttest.Options{Bucket: bucket, Endpoint: proxy.URL(), StateDir: state, Args: []string{"--stop-timeout", "2s"}}
+		m := mounttest.Start(t, srv, opts)
+		rule := proxy.AddRule(faultproxy.Rule{Method: "POST", Query: "uploadId", PathContains: name, Action: faultproxy.ActionStall})
+		closed := startClose(t, m, rule)
+		proxy.AddRule(faultproxy.Rule{Action: faultproxy.ActionStall}) // the aborts too
+		start := time.Now()
+		m.Signal(t, syscall.SIGTERM) // waits for exit status 0
+		took := time.Since(start)
+		// 2 s for the open file, 10 s for the aborts, 2 s for the lazy
+		// detach: 14 s; without the bound, a minute per abort.
+		t.Logf("obsfs exited %v after SIGTERM", took.Round(time.Millisecond))
+		if took > 45*time.Second {
+			t.Errorf("the stop took %v, want about 14 s", took)
+		}
+		if err := <-closed; err == nil {
+			t.Errorf("the close succeeded although its commit never did")
+		}
+		if !strings.Contains(m.Log(), "the journal keeps them for the next mount") {
+			t.Errorf("the log does not say the journal keeps the upload:\n%s", m.LogTail(3000))
+		}
+		proxy.ClearRules()
+		c := srv.Client(t, nil)
+		if uploadOf(t, c, bucket, name) == nil {
+			t.Fatalf("no upload of %s left after the stop: nothing for the journal to do", name)
+		}
+		m2 := mounttest.Start(t, srv, opts)
+		if n := len(allUploads(t, c, bucket, "")); n != 0 {
+			t.Errorf("%d incomplete uploads after the remount\n%s", n, m2.Log())
+		}
+		if h := m2.Head(t, name); h != nil && h.Size != 0 {
+			t.Errorf("an object of %d bytes appeared under the file's name", h.Size)
+		}
+	})
 }

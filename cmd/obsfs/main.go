@@ -27,6 +27,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -610,23 +611,46 @@ func serve(o *options, ready *reporter) error {
 		server.Wait()
 		close(done)
 	}()
+	closeWB := boundedClose(wb)
+	// The stop — waiting for open files, then for pending commits — ends
+	// at one deadline; then what is left is aborted.
+	var deadline time.Time
 	select {
 	case <-done:
 		log.Info("unmounted")
 		stopped = true
+		deadline = time.Now().Add(o.stopTimeout)
 	case sig := <-sigs:
 		log.WithField("signal", sig.String()).Info("unmounting")
-		stopped = unmount(server, mnt, wb, log, done)
+		deadline = time.Now().Add(o.stopTimeout)
+		stopped = unmount(server, mnt, closeWB, log, done, deadline)
 	}
 	stopSweep()
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel = context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := wb.Drain(ctx); err != nil {
-		log.WithError(err).Error("uploads still pending at unmount failed")
+	// Drain waits for files busy in a commit or an abort, which may not
+	// heed ctx: the stop does not wait past the deadline.
+	drained := make(chan error, 1)
+	go func() { drained <- wb.Drain(ctx) }()
+	select {
+	case err = <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	wb.Close()
+	if err != nil {
+		log.WithError(err).Error("uploads still pending at unmount failed: aborting them")
+	}
+	ok := closeWB()
 	nCommits, nBytes := wb.Committed()
 	log.WithFields(logrus.Fields{"commits": nCommits, "bytes": nBytes}).Info("committed since the mount")
+	if !ok {
+		// The store does not answer the aborts: exit now, within the
+		// bound, without the closes deferred above (the aborts still use
+		// what they close). Every upload not known to be aborted is still
+		// in the journal, which the next mount replays.
+		log.WithField("grace", abortGrace).Warn("aborting the uploads left did not finish in time: the journal keeps them for the next mount (or obsfs cleanup)")
+		os.Exit(0)
+	}
 	return nil
 }
 
@@ -645,12 +669,39 @@ func raiseKernelReadAhead(mnt string, log *logrus.Entry) {
 	}
 }
 
-// unmount tries a clean unmount, waiting up to 30 s for programs to close
-// their files; after that, uploads of files still open are aborted (their
-// programs never got a successful close) and the mount is detached lazily.
-// It reports whether the FUSE server stopped.
-func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus.Entry, done <-chan struct{}) bool {
-	deadline := time.Now().Add(30 * time.Second)
+// abortGrace bounds the aborts of what is left at the end of a stop.
+const abortGrace = 10 * time.Second
+
+// boundedClose returns a function that closes wb (aborting what is still
+// pending) and reports whether that ended within abortGrace of the first
+// call; every call waits for the same close, until the same deadline.
+func boundedClose(wb *writeback.Manager) func() bool {
+	var once sync.Once
+	var by time.Time
+	closed := make(chan struct{})
+	return func() bool {
+		once.Do(func() {
+			by = time.Now().Add(abortGrace)
+			go func() {
+				wb.Close()
+				close(closed)
+			}()
+		})
+		select {
+		case <-closed:
+			return true
+		case <-time.After(time.Until(by)):
+			return false
+		}
+	}
+}
+
+// unmount tries a clean unmount, waiting until deadline (--stop-timeout)
+// for programs to close their files; after that, uploads of files still
+// open are aborted by closeWB (their programs never got a successful
+// close) and the mount is detached lazily. It reports whether the FUSE
+// server stopped.
+func unmount(server *fuse.Server, mnt string, closeWB func() bool, log *logrus.Entry, done <-chan struct{}, deadline time.Time) bool {
 	wait := time.Minute
 	for {
 		err := server.Unmount()
@@ -659,7 +710,7 @@ func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus
 		}
 		if time.Now().After(deadline) {
 			log.WithError(err).Warn("mount still busy: aborting uploads of files left open and detaching lazily")
-			wb.Close()
+			closeWB()
 			_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
 			// A lazily detached mount lives on in the kernel, and the
 			// server with it, until its last file is closed: do not wait

@@ -43,6 +43,7 @@ type options struct {
 	statCacheTTL      time.Duration
 	retries           int
 	opTimeout         time.Duration
+	stopTimeout       time.Duration // SIGTERM or unmount: how long open files and pending commits may take
 
 	sse         string // "", "kms", "c"
 	sseKMSKeyID string
@@ -148,6 +149,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.DurationVar(&o.statCacheTTL, "stat-cache-ttl", 5*time.Second, "how long lookups, attributes and listings are cached")
 	fl.IntVar(&o.retries, "retries", -1, "retries of a failed request (network errors, stalls, 5xx, throttling), with growing backoff; -1: as many as its time window allows")
 	fl.DurationVar(&o.opTimeout, "op-timeout", defaultOpTimeout, "time budget of an operation that needs the store (read, write, lookup...): then it fails with EIO; close, fsync and rename fail after this long without progress (at least 1s)")
+	fl.DurationVar(&o.stopTimeout, "stop-timeout", defaultStopTimeout, "at SIGTERM/SIGINT or unmount, how long obsfs waits for open files to be closed and pending commits to finish; then it aborts what is left (the journal keeps what an abort cannot remove within 10s, for the next mount)")
 	fl.StringVar(&o.sse, "sse", "", "server-side encryption of written objects: kms or c (HTTPS only)")
 	fl.StringVar(&o.sseKMSKeyID, "sse-kms-key-id", "", "KMS master key for --sse=kms (default: the service's)")
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
@@ -171,6 +173,10 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 // defaultOpTimeout is --op-timeout's default.
 const defaultOpTimeout = 2 * time.Minute
+
+// defaultStopTimeout is --stop-timeout's default: systemd's stop timeout
+// (90 s) covers it and the abort grace.
+const defaultStopTimeout = 30 * time.Second
 
 // mountOnlyOptions are mount(8)/fstab words that mean nothing to obsfs
 // itself; they are accepted and ignored.
@@ -330,6 +336,8 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 		return nil, fmt.Errorf("--parts-per-tier must be positive")
 	case o.retries < -1 || o.retries > 100:
 		return nil, fmt.Errorf("--retries %d must be -1 (unlimited within the time window) or within 0..100", o.retries)
+	case o.stopTimeout < 0:
+		return nil, fmt.Errorf("--stop-timeout must not be negative")
 	case o.statCacheTTL < 0:
 		return nil, fmt.Errorf("--stat-cache-ttl must not be negative")
 	case o.opTimeout < time.Second:
