@@ -550,11 +550,15 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
-	jr, err := openJournal(o, mnt, client, log)
-	if err != nil {
-		return err
+	var wbJournal writeback.Journal // nil: none (--debug-no-journal, benchmarks)
+	if !o.noJournal {
+		jr, err := openJournal(o, mnt, client, log)
+		if err != nil {
+			return err
+		}
+		defer jr.Close() // after wb.Close: what is still pending stays for the next mount
+		wbJournal = jr
 	}
-	defer jr.Close() // after wb.Close: what is still pending stays for the next mount
 	// The Go heap holds the write buffer, the cache and little else: a soft
 	// limit makes the collector keep the process near that, not at twice
 	// the live heap.
@@ -568,7 +572,7 @@ func serve(o *options, ready *reporter) error {
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
 		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
 		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
-		PoisonFreedPages: o.poison, Journal: jr, CommitTimeout: o.opTimeout,
+		PoisonFreedPages: o.poison, Journal: wbJournal, CommitTimeout: o.opTimeout,
 	})
 	if err != nil {
 		return err

@@ -61,6 +61,7 @@ type options struct {
 	debugFUSE  bool
 	cpuProfile string
 	poison     bool
+	noJournal  bool // benchmarks: no crash journal (its cost on the write path)
 	// syslogAddr is "network:address" of the syslog to use instead of
 	// the local one (tests).
 	syslogAddr string
@@ -166,6 +167,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	_ = fl.MarkHidden("cpu-profile")
 	fl.BoolVar(&o.poison, "debug-poison-pages", false, "overwrite every page buffer returned to the pool (tests: a use after release shows as wrong bytes)")
 	_ = fl.MarkHidden("debug-poison-pages")
+	fl.BoolVar(&o.noJournal, "debug-no-journal", false, "keep no crash journal (benchmarks: what the journal costs)")
+	_ = fl.MarkHidden("debug-no-journal")
 	fl.StringVar(&o.syslogAddr, "debug-syslog-address", "", "network:address of the syslog to log to instead of the local one, e.g. unixgram:/tmp/log (tests)")
 	_ = fl.MarkHidden("debug-syslog-address")
 	return fl
