@@ -160,8 +160,13 @@ func mountOf(path string) (mountEntry, error) {
 	if err != nil {
 		return mountEntry{}, err
 	}
+	return mountIn(string(data), path)
+}
+
+// mountIn is mountOf on the text of a mountinfo file.
+func mountIn(mountinfo, path string) (mountEntry, error) {
 	best := mountEntry{uid: -1}
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, line := range strings.Split(mountinfo, "\n") {
 		pre, post, ok := strings.Cut(line, " - ")
 		f, g := strings.Fields(pre), strings.Fields(post)
 		if !ok || len(f) < 5 || len(g) < 3 {
@@ -204,7 +209,11 @@ func ask(t statusTarget, req controlRequest) (*controlReply, error) {
 
 // mountStatus shows the mount's uploads, once or until interrupted.
 func mountStatus(ctx context.Context, t statusTarget, o statusOptions) int {
-	tty := !o.json && term.IsTerminal(int(os.Stdout.Fd()))
+	tty := false
+	if !o.json && term.IsTerminal(int(os.Stdout.Fd())) {
+		w, _, err := term.GetSize(int(os.Stdout.Fd()))
+		tty = err == nil && w >= 40 // a terminal of unknown or tiny width gets plain lines
+	}
 	var view *barView
 	if tty {
 		view = newBarView(ctx)
@@ -343,6 +352,8 @@ func printPlain(w io.Writer, r *controlReply) {
 // barView draws the mount's state with progress bars (mpb), in place.
 type barView struct {
 	p      *mpb.Progress
+	totals *mpb.Bar               // the first line: no bar, the totals
+	line   atomic.Pointer[string] // what totals shows
 	bars   map[string]*fileBar
 	failed map[string]bool // failures already printed
 	closed bool
@@ -354,14 +365,24 @@ type fileBar struct {
 }
 
 func newBarView(ctx context.Context) *barView {
-	return &barView{
+	v := &barView{
 		p:    mpb.NewWithContext(ctx, mpb.WithOutput(os.Stdout), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond)),
 		bars: map[string]*fileBar{}, failed: map[string]bool{},
 	}
+	v.totals = v.p.New(1, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return load(&v.line) })))
+	return v
+}
+
+func load(p *atomic.Pointer[string]) string {
+	if s := p.Load(); s != nil {
+		return *s
+	}
+	return ""
 }
 
 func (v *barView) update(r *controlReply) {
-	fmt.Fprintln(v.p, describeTotals(r))
+	line := describeTotals(r)
+	v.line.Store(&line)
 	for _, o := range r.Failures {
 		if k := o.Key + o.Time.String(); !v.failed[k] {
 			v.failed[k] = true
@@ -376,12 +397,7 @@ func (v *barView) update(r *controlReply) {
 			b = &fileBar{}
 			b.bar = v.p.AddBar(max(f.Written, 1),
 				mpb.PrependDecorators(decor.Name(f.Path, decor.WCSyncSpaceR)),
-				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-					if s := b.info.Load(); s != nil {
-						return *s
-					}
-					return ""
-				})))
+				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return load(&b.info) })))
 			v.bars[f.Key] = b
 		}
 		info := fmt.Sprintf("%s / %s  parts %d/%d  %s/s  ETA %s", humanize.IBytes(uint64(f.Durable)),
@@ -409,6 +425,7 @@ func (v *barView) close() {
 		return
 	}
 	v.closed = true
+	v.totals.Abort(false)
 	for _, b := range v.bars {
 		b.bar.Abort(false)
 	}
