@@ -183,6 +183,17 @@ poll:
 
 	// Another user is refused. The binary is copied where uid 65534 can
 	// run it.
+	t.Run("another user", func(t *testing.T) { statusRefusesOthers(t, bin, stateDir, m.Dir) })
+}
+
+// statusRefusesOthers checks that uid 65534 is refused, first by the
+// socket's directory, then (the directories opened up) by the mount
+// itself.
+func statusRefusesOthers(t *testing.T, bin, stateDir, mnt string) {
+	if os.Geteuid() != 0 {
+		miniotest.RequireCI(t, "running obsfs status as another user needs root")
+	}
+	args := func(a ...string) []string { return append([]string{"--state-dir", stateDir}, a...) }
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
 	pub, err := os.MkdirTemp("", "obsfs-status-") // t.TempDir's parent is 0700
 	if err != nil {
@@ -194,27 +205,31 @@ poll:
 	}
 	nbin := filepath.Join(pub, "obsfs-status")
 	copyFile(t, bin, nbin, 0o755)
-	// First layer: the socket's directory (0700) keeps it out.
-	_, stderr, code = runStatus(t, nbin, nobody, args("--json", m.Dir)...)
-	if code != 2 || !strings.Contains(stderr, "refused") {
-		t.Fatalf("uid 65534 through the 0700 directory: exit %d, stderr %q; want refused (exit 2)", code, stderr)
-	}
-	// Second layer: with the directories opened up, the mount itself checks
-	// the peer's uid and refuses.
+	// First layer: with every directory above it open, the socket's own
+	// directory (0700) keeps the other user out.
 	sock := socketIn(t, filepath.Join(stateDir, "run"))
-	for d := filepath.Dir(sock); strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
+	for d := filepath.Dir(filepath.Dir(sock)); strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	_, stderr, code := runStatus(t, nbin, nobody, args("--json", mnt)...)
+	if code != 2 || !strings.Contains(stderr, "refused: permission denied") {
+		t.Fatalf("uid 65534 through the 0700 directory: exit %d, stderr %q; want refused: permission denied (exit 2)", code, stderr)
+	}
+	// Second layer: with the directory and socket opened up, the mount
+	// itself checks the peer's uid and refuses.
+	if err := os.Chmod(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Chmod(sock, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code = runStatus(t, nbin, nobody, args("--json", m.Dir)...)
+	_, stderr, code = runStatus(t, nbin, nobody, args("--json", mnt)...)
 	if code != 2 || !strings.Contains(stderr, "refused") || !strings.Contains(stderr, "uid 65534") {
 		t.Fatalf("uid 65534 at the socket: exit %d, stderr %q; want refused by the mount (exit 2)", code, stderr)
 	}
-	if _, _, code := runStatus(t, bin, nil, args("--json", m.Dir)...); code != 0 {
+	if _, _, code := runStatus(t, bin, nil, args("--json", mnt)...); code != 0 {
 		t.Errorf("root refused after the other user: exit %d", code)
 	}
 	t.Logf("stderr of the refused user: %s", strings.TrimSpace(stderr))
