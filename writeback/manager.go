@@ -178,6 +178,7 @@ type Manager struct {
 
 	mu        sync.Mutex
 	files     map[*File]struct{} // guarded by mu
+	outcomes  *outcomes          // recent commits and failures (progress.go)
 	relieving bool               // guarded by mu: a pressure commit is running
 }
 
@@ -196,7 +197,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		raBudget: semaphore.NewWeighted(cfg.ReadAhead),
 		gets:     semaphore.NewWeighted(int64(cfg.Concurrency)),
 		ctx:      ctx, cancel: cancel,
-		files: map[*File]struct{}{},
+		files: map[*File]struct{}{}, outcomes: newOutcomes(OutcomeLimit),
 	}
 	m.budget = newBudget(cfg.WriteBuffer, m.relieve)
 	return m, nil

@@ -3,6 +3,7 @@
 //
 //	obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
 //	obsfs cleanup [flags] BUCKET[:PREFIX]
+//	obsfs status [--watch] [--json] MOUNTPOINT|PATH
 //
 // Every flag can also be given as -o name=value (fstab, mount -t
 // fuse.obsfs). Without -f the command returns once the mount is ready
@@ -55,6 +56,9 @@ func run(args []string) int {
 	if len(args) > 0 && args[0] == "cleanup" {
 		return cleanupMain(args[1:])
 	}
+	if len(args) > 0 && args[0] == "status" {
+		return statusMain(args[1:])
+	}
 	for _, a := range args {
 		switch a {
 		case "-h", "--help":
@@ -93,6 +97,7 @@ func usage(w io.Writer) {
 usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
        mount -t fuse.obsfs BUCKET[:PREFIX] MOUNTPOINT -o flag=value,...
        obsfs cleanup [flags] BUCKET[:PREFIX]   (obsfs cleanup --help)
+       obsfs status [--watch] [--json] MOUNTPOINT|PATH   (obsfs status --help)
 
 Credentials come from OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY /
 OBS_SECURITY_TOKEN, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
@@ -519,6 +524,11 @@ func serve(o *options, ready *reporter) error {
 		return fmt.Errorf("mounting on %s: %v", mnt, err)
 	}
 	raiseKernelReadAhead(mnt, log)
+	if ctl, err := startControl(o.stateDir, mnt, o.bucket, o.prefix, wb, fsys, log.WithField("layer", "control")); err != nil {
+		log.WithError(err).Warn("no control socket: obsfs status cannot ask this mount")
+	} else {
+		defer ctl.Close()
+	}
 	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version}).Info("mounted")
 	if ready != nil {
 		ready.ok()
