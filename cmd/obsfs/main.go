@@ -440,8 +440,9 @@ func serve(o *options, ready *reporter) error {
 	// The metrics address is taken before anything else, so that one in
 	// use fails the mount before the store or the mountpoint is touched.
 	var met *metrics
+	var msrv *metricsServer
 	if o.metricsAddr != "" {
-		msrv, err := listenMetrics(o.metricsAddr)
+		msrv, err = listenMetrics(o.metricsAddr)
 		if err != nil {
 			return err
 		}
@@ -568,6 +569,9 @@ func serve(o *options, ready *reporter) error {
 	defer cancel()
 	if err := wb.Drain(ctx); err != nil {
 		log.WithError(err).Error("uploads still pending at unmount failed")
+	}
+	if msrv != nil {
+		msrv.stop() // served until the last commit; its goroutines end here
 	}
 	wb.Close()
 	return nil

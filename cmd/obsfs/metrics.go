@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -233,8 +234,9 @@ func (c *wbCollector) Collect(ch chan<- prometheus.Metric) {
 // metricsServer serves /metrics on a listener taken before the mount, so
 // that an address in use fails the mount before anything is mounted.
 type metricsServer struct {
-	ln  net.Listener
-	srv *http.Server
+	ln   net.Listener
+	srv  *http.Server
+	once sync.Once
 }
 
 // listenMetrics takes the address; the server starts with start.
@@ -263,15 +265,18 @@ func (s *metricsServer) start(m *metrics, log *logrus.Entry) {
 	log.WithField("addr", "http://"+s.ln.Addr().String()+"/metrics").Info("serving metrics")
 }
 
-// stop ends the server (or releases the listener if it never started).
+// stop ends the server (or releases the listener if it never started);
+// later calls do nothing.
 func (s *metricsServer) stop() {
-	if s.srv == nil {
-		s.ln.Close()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.srv.Close()
-	}
+	s.once.Do(func() {
+		if s.srv == nil {
+			s.ln.Close()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			s.srv.Close()
+		}
+	})
 }
