@@ -81,3 +81,27 @@ func waitStats(t *testing.T, m *Manager, ok func(Stats) bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// More partly written files than the write buffer holds: the manager
+// commits some early, and Stats counts those commits and the writers'
+// wait.
+func TestStatsEarlyCommits(t *testing.T) {
+	store := newFake()
+	m := newTestManager(t, store, hostileCache{}, func(c *Config) { c.WriteBuffer = 4 * pageSize })
+	r := rand.New(rand.NewPCG(9, 11))
+	var files []*File
+	for i := 0; i < 8; i++ {
+		f := m.Open("early/"+string(rune('a'+i)), Version{})
+		writeAll(t, f, randBytes(r, int(pageSize)*7/10), int(pageSize)/10)
+		files = append(files, f)
+	}
+	s := m.Stats()
+	if s.EarlyCommits < 1 || s.BufferWait <= 0 {
+		t.Errorf("8 partly written files in a buffer of 4 pages: %+v", s)
+	}
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
