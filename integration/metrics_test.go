@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obsfs/obsfs/integration/faultproxy"
 	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/integration/mounttest"
 	dto "github.com/prometheus/client_model/go"
@@ -232,6 +233,64 @@ func TestMetrics(t *testing.T) {
 	t.Logf("uploaded %v bytes, fetched %v bytes in this test; %s",
 		after.value("obsfs_store_uploaded_bytes_total"), after.value("obsfs_store_fetched_bytes_total"),
 		strconv.Itoa(int(after.value("obsfs_store_request_duration_seconds")))+" store attempts")
+}
+
+// TestMetricsRetriesAndErrors injects two SlowDown answers to parts and
+// one AccessDenied to a small file's PUT (through the fault proxy) and
+// checks the retries by cause, the errors by code, and that the retried
+// parts were each uploaded once more.
+func TestMetricsRetriesAndErrors(t *testing.T) {
+	srv := miniotest.Shared(t, miniotest.Options{})
+	const part = 5 << 20
+	addr := freeLoopbackPort(t)
+	m, p := proxied(t, srv, mounttest.Options{Args: []string{"--metrics-addr", addr, "--part-size", "5MiB"}})
+	p.AddRule(faultproxy.Rule{Method: "PUT", Query: "partNumber", Action: faultproxy.ActionStatus, Status: 503,
+		Code: "SlowDown", Times: 2})
+	p.AddRule(faultproxy.Rule{Method: "PUT", PathContains: "denied", Action: faultproxy.ActionStatus, Status: 403,
+		Code: "AccessDenied", Times: 1})
+	before := scrapeMetrics(t, addr)
+	const size = 2*part + 777
+	writeStream(t, m.Path("retried"), 50, size)
+	f, err := os.Create(m.Path("denied"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("no")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err == nil {
+		t.Fatal("close succeeded although the PUT was refused")
+	}
+	after := scrapeMetrics(t, addr)
+	delta := func(name string, labels ...string) float64 {
+		return after.value(name, labels...) - before.value(name, labels...)
+	}
+	if h := m.Head(t, "retried"); h == nil || h.Size != size {
+		t.Fatalf("the retried file is not in the bucket whole: %+v", h)
+	}
+	if got := delta("obsfs_store_retries_total", "op", "UploadPart", "cause", "SlowDown"); got != 2 {
+		t.Errorf("UploadPart retries for SlowDown: %v, want 2", got)
+	}
+	if got := delta("obsfs_store_retries_total"); got < 2 { // a stall on a loaded machine adds one
+		t.Errorf("retries: %v, want at least 2", got)
+	}
+	if got := after.requests("UploadPart") - before.requests("UploadPart"); got != 3 {
+		t.Errorf("UploadPart requests: %v, want 3", got)
+	}
+	if got := delta("obsfs_store_errors_total", "op", "PutObject", "code", "AccessDenied"); got != 1 {
+		t.Errorf("PutObject errors AccessDenied: %v, want 1", got)
+	}
+	if got := delta("obsfs_store_errors_total", "op", "UploadPart"); got != 0 {
+		t.Errorf("UploadPart errors: %v, want 0", got)
+	}
+	// The proxy answers a refused part before reading its body: the retried
+	// parts count once or a little more, never less than the object.
+	if up := delta("obsfs_store_uploaded_bytes_total"); up < size {
+		t.Errorf("bytes uploaded %v, less than the object's %d", up, size)
+	}
+	if got := after.value("obsfs_writeback_open_uploads"); got != 0 {
+		t.Errorf("open uploads after the closes: %v", got)
+	}
 }
 
 // TestMetricsAddrInUse: an address in use fails the mount with one line
