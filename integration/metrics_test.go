@@ -197,7 +197,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("after the copy: %s = %v, want %v", name, got, want)
 		}
 	}
-	for _, op := range []string{"create", "write", "flush", "release"} {
+	// (Not release: the kernel sends it after close returns.)
+	for _, op := range []string{"create", "write", "flush"} {
 		if got := delta("obsfs_fuse_request_duration_seconds", "op", op); got < float64(1+len(small)) {
 			t.Errorf("FUSE %s requests: %v, want at least %d", op, got, 1+len(small))
 		}
@@ -215,7 +216,9 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("read back wrong bytes")
 	}
 	after = scrapeMetrics(t, addr)
-	if r := delta("obsfs_fuse_read_bytes_total"); r != oob {
+	// Each page is read from obsfs once, unless the kernel dropped it
+	// from its cache before the program read it (memory pressure).
+	if r := delta("obsfs_fuse_read_bytes_total"); r < oob || r > 2*oob {
 		t.Errorf("bytes read by programs %v, want %d", r, oob)
 	}
 	if f := delta("obsfs_store_fetched_bytes_total"); f < oob {
