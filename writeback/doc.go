@@ -54,6 +54,10 @@
 // commit or failure among the last OutcomeLimit recorded (progress.go, for
 // `obsfs status`).
 //
+// Manager.Stats (stats.go) is a snapshot of atomic counters and gauges
+// for metrics: parts in flight, write-buffer use and waits, early commits,
+// open uploads, cache hits and misses.
+//
 // Tests use obsclient/obsfake as the Store and a cache that drops every
 // Set (hostileCache in the tests); model_test.go checks random operation
 // sequences against an in-memory model with injected store failures.

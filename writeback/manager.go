@@ -176,6 +176,8 @@ type Manager struct {
 	inflight atomic.Int64 // sealed parts queued or uploading, all files
 	clock    atomic.Int64 // logical time for eviction order
 
+	stats *stats // counters for Stats (stats.go)
+
 	mu        sync.Mutex
 	files     map[*File]struct{} // guarded by mu
 	outcomes  *outcomes          // recent commits and failures (progress.go)
@@ -190,6 +192,8 @@ func New(store Store, cfg Config) (*Manager, error) {
 	cfg = cfg.withDefaults()
 	lay, _ := newLayout(cfg.PartSize, cfg.TierParts)
 	ctx, cancel := context.WithCancel(context.Background())
+	st := &stats{}
+	cfg = st.instrument(cfg)
 	m := &Manager{
 		cfg: cfg, store: store, lay: lay, log: cfg.Logger, pages: newPagePool(pageSize, cfg.PoisonFreedPages),
 		uploads:  semaphore.NewWeighted(int64(cfg.Concurrency)),
@@ -199,6 +203,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		ctx:      ctx, cancel: cancel,
 		files: map[*File]struct{}{}, outcomes: newOutcomes(OutcomeLimit),
 	}
+	m.stats = st
 	m.budget = newBudget(cfg.WriteBuffer, m.relieve)
 	return m, nil
 }
@@ -272,6 +277,7 @@ func (m *Manager) relieve() {
 	}
 	m.relieving = true
 	m.mu.Unlock()
+	m.stats.earlyCommits.Add(1)
 	go func() {
 		defer func() {
 			m.mu.Lock()

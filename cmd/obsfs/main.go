@@ -376,10 +376,12 @@ func oneLine(err error) string {
 // so that its reason for a refusal (e.g. allow_other without
 // user_allow_other) is not lost in daemon mode, where stderr is /dev/null,
 // and does not add lines in the foreground.
-func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*fuse.Server, error) {
+//
+// With ops, every FUSE request is reported to it (fs.Instrument).
+func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options, ops fs.OpObserver) (*fuse.Server, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return fusefs.Mount(mnt, root, mopts)
+		return mountNodeFS(mnt, root, mopts, ops)
 	}
 	var said bytes.Buffer
 	copied := make(chan struct{})
@@ -390,7 +392,7 @@ func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*f
 	}()
 	saved := os.Stderr
 	os.Stderr = pw
-	server, err := fusefs.Mount(mnt, root, mopts)
+	server, err := mountNodeFS(mnt, root, mopts, ops)
 	os.Stderr = saved
 	pw.Close()
 	select {
@@ -408,6 +410,24 @@ func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*f
 		return nil, errors.New(s) // run prints it with oneLine
 	}
 	return nil, err
+}
+
+// mountNodeFS is fusefs.Mount, with the requests reported to ops if not
+// nil.
+func mountNodeFS(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options, ops fs.OpObserver) (*fuse.Server, error) {
+	raw := fusefs.NewNodeFS(root, mopts)
+	if ops != nil {
+		raw = fs.Instrument(raw, ops)
+	}
+	server, err := fuse.NewServer(raw, mnt, &mopts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, err
+	}
+	return server, nil
 }
 
 // serve mounts and runs until unmounted or signalled.
@@ -444,9 +464,25 @@ func serve(o *options, ready *reporter) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The metrics address is taken before anything else, so that one in
+	// use fails the mount before the store or the mountpoint is touched.
+	var met *metrics
+	var msrv *metricsServer
+	if o.metricsAddr != "" {
+		msrv, err = listenMetrics(o.metricsAddr)
+		if err != nil {
+			return err
+		}
+		defer msrv.stop()
+		met = newMetrics()
+		msrv.start(met, log.WithField("layer", "metrics"))
+	}
 	ccfg, err := clientConfig(o, log)
 	if err != nil {
 		return err
+	}
+	if met != nil {
+		ccfg.Observer = met
 	}
 	sse, err := sseConfig(o)
 	if err != nil {
@@ -503,6 +539,9 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
+	if met != nil {
+		met.wb.Store(wb)
+	}
 	fcfg := fs.DefaultConfig() // then every value from the flags, zeros included
 	fcfg.Bucket, fcfg.Prefix, fcfg.UID, fcfg.GID = o.bucket, o.prefix, o.uid, o.gid
 	fcfg.FileMode, fcfg.DirMode, fcfg.StatCacheTTL, fcfg.CopyThreshold = o.fileMode, o.dirMode, o.statCacheTTL, o.copyThreshold
@@ -519,7 +558,11 @@ func serve(o *options, ready *reporter) error {
 	if o.readOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
-	server, err := mountFUSE(mnt, fsys.Root(), mopts)
+	var ops fs.OpObserver
+	if met != nil {
+		ops = met
+	}
+	server, err := mountFUSE(mnt, fsys.Root(), mopts, ops)
 	if err != nil {
 		return fmt.Errorf("mounting on %s: %v", mnt, err)
 	}
@@ -559,6 +602,9 @@ func serve(o *options, ready *reporter) error {
 	defer cancel()
 	if err := wb.Drain(ctx); err != nil {
 		log.WithError(err).Error("uploads still pending at unmount failed")
+	}
+	if msrv != nil {
+		msrv.stop() // served until the last commit; its goroutines end here
 	}
 	wb.Close()
 	return nil
