@@ -2,8 +2,6 @@ package fs
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,11 +68,11 @@ func (fsys *FS) callerCred(ctx context.Context) cred {
 	if c.Pid == 0 {
 		return out
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid))
+	status, err := readProcStatus(c.Pid)
 	if err != nil {
 		return out
 	}
-	if st, ok := parseProcStatus(string(data)); ok && st.uid == c.Uid && st.gid == c.Gid {
+	if st, ok := parseProcStatus(status); ok && st.uid == c.Uid && st.gid == c.Gid {
 		return st // the same process (a PID reused meanwhile would differ)
 	}
 	return out
@@ -82,52 +80,41 @@ func (fsys *FS) callerCred(ctx context.Context) cred {
 
 // parseProcStatus reads the filesystem uid and gid, the supplementary
 // groups and the effective capabilities from /proc/<pid>/status.
-func parseProcStatus(s string) (cred, bool) {
+func parseProcStatus(status string) (cred, bool) {
 	var c cred
-	var seen int
-	for _, line := range strings.Split(s, "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
+	fields := statusFields(status)
+	for _, name := range []string{"Uid", "Gid"} { // real, effective, saved, filesystem
+		f := strings.Fields(fields[name])
+		if len(f) != 4 {
+			return cred{}, false
 		}
-		f := strings.Fields(val)
-		switch name {
-		case "Uid", "Gid": // real, effective, saved, filesystem
-			if len(f) != 4 {
-				return cred{}, false
-			}
-			n, err := strconv.ParseUint(f[3], 10, 32)
-			if err != nil {
-				return cred{}, false
-			}
-			if name == "Uid" {
-				c.uid = uint32(n)
-			} else {
-				c.gid = uint32(n)
-			}
-			seen++
-		case "Groups":
-			for _, g := range f {
-				n, err := strconv.ParseUint(g, 10, 32)
-				if err != nil {
-					return cred{}, false
-				}
-				c.groups = append(c.groups, uint32(n))
-			}
-			seen++
-		case "CapEff":
-			if len(f) != 1 {
-				return cred{}, false
-			}
-			n, err := strconv.ParseUint(f[0], 16, 64)
-			if err != nil {
-				return cred{}, false
-			}
-			c.caps = n
-			seen++
+		n, err := strconv.ParseUint(f[3], 10, 32)
+		if err != nil {
+			return cred{}, false
+		}
+		if name == "Uid" {
+			c.uid = uint32(n)
+		} else {
+			c.gid = uint32(n)
 		}
 	}
-	return c, seen == 4
+	groups, ok := fields["Groups"]
+	if !ok {
+		return cred{}, false
+	}
+	for _, g := range strings.Fields(groups) {
+		n, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return cred{}, false
+		}
+		c.groups = append(c.groups, uint32(n))
+	}
+	caps, err := strconv.ParseUint(fields["CapEff"], 16, 64)
+	if err != nil {
+		return cred{}, false
+	}
+	c.caps = caps
+	return c, true
 }
 
 // Access bits, as in access(2).

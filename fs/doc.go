@@ -37,6 +37,10 @@
 // the file's lock). go-fuse's tree locks are leaves: obsfs calls into
 // go-fuse with its own locks held, never the other way round.
 //
+// Metrics: Instrument (metrics.go) wraps the RawFileSystem built from the
+// node tree to time every FUSE request and count the bytes programs read
+// and write, for an OpObserver (cmd/obsfs feeds Prometheus from it).
+//
 // Tests: unit tests use obsclient/obsfake (an in-memory store) and a hostile
 // cache; integration/ runs the real binary on a real FUSE mount against a
 // real MinIO.

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"net"
 	"syscall"
 
 	"github.com/obsfs/obsfs/obsclient"
@@ -14,9 +15,14 @@ import (
 // toErrno adds logging. The order matters: the most specific cause first.
 func errno(err error) syscall.Errno {
 	var en syscall.Errno
+	var netErr *net.OpError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &netErr):
+		// The connection to the store failed (a reset, a refused dial):
+		// a store failure, whatever errno the socket had.
+		return syscall.EIO
 	case errors.As(err, &en):
 		return en
 	case errors.Is(err, writeback.ErrFileTooLarge):

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"syscall"
 	"testing"
 
@@ -21,6 +24,9 @@ func TestErrno(t *testing.T) {
 		{nil, 0},
 		{syscall.ENOTDIR, syscall.ENOTDIR},
 		{wrap(syscall.EEXIST), syscall.EEXIST},
+		{wrap(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), syscall.EIO},
+		{wrap(&url.Error{Op: "Put", URL: "http://127.0.0.1:9000/b/k", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}), syscall.EIO},
+		{wrap(&os.PathError{Op: "write", Path: "/var/lib/obsfs/j", Err: syscall.ENOSPC}), syscall.ENOSPC},
 		{wrap(writeback.ErrFileTooLarge), syscall.EFBIG},
 		{wrap(writeback.ErrConflict), syscall.ESTALE},
 		{wrap(writeback.ErrDiscarded), syscall.EIO},

@@ -1,12 +1,11 @@
 package fs
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -140,33 +139,25 @@ func (fsys *FS) watchCaller(req, octx context.Context, pid, uid uint32, cancel c
 // count as alive: a wrong "dying" would fail an operation of a live
 // program.
 func callerDying(pid, uid, self uint32) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	status, err := readProcStatus(pid)
 	if err != nil {
 		return errors.Is(err, os.ErrNotExist) && (self == 0 || uid == self)
 	}
-	return statusDying(data)
+	return statusDying(status)
 }
 
 // statusDying reports, from the text of /proc/PID/status, whether the
 // process is dying (see callerDying).
-func statusDying(status []byte) bool {
+func statusDying(status string) bool {
 	const sigkill = 9
-	for _, line := range bytes.Split(status, []byte("\n")) {
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		value = bytes.TrimSpace(value)
-		switch string(name) {
-		case "State":
-			if bytes.HasPrefix(value, []byte("Z")) || bytes.HasPrefix(value, []byte("X")) {
-				return true
-			}
-		case "SigPnd", "ShdPnd":
-			mask, err := strconv.ParseUint(string(value), 16, 64)
-			if err == nil && mask&(1<<(sigkill-1)) != 0 {
-				return true
-			}
+	f := statusFields(status)
+	if state := f["State"]; strings.HasPrefix(state, "Z") || strings.HasPrefix(state, "X") {
+		return true
+	}
+	for _, name := range []string{"SigPnd", "ShdPnd"} {
+		mask, err := strconv.ParseUint(f[name], 16, 64)
+		if err == nil && mask&(1<<(sigkill-1)) != 0 {
+			return true
 		}
 	}
 	return false

@@ -144,7 +144,7 @@ func TestStatusDying(t *testing.T) {
 		{"SIGKILL pending on the process", status("D (disk sleep)", "0000000000000000", "0000000000000100"), true},
 		{"zombie", status("Z (zombie)", "0000000000000000", "0000000000000000"), true},
 	} {
-		if got := statusDying(c.text); got != c.want {
+		if got := statusDying(string(c.text)); got != c.want {
 			t.Errorf("%s: dying %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -106,7 +106,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		if errno != 0 {
 			return errno
 		}
-		etag, err := fsys.moveObject(ctx, srcKey, dstKey, writeback.Version{Exists: true, Size: s.size, ETag: s.etag})
+		s.mu.Lock()
+		ver := writeback.Version{Exists: true, Size: s.size, ETag: s.etag}
+		s.mu.Unlock()
+		etag, err := fsys.moveObject(ctx, srcKey, dstKey, ver)
 		if err != nil {
 			undo()
 			return fsys.toErrno("rename", srcKey, err)
@@ -114,9 +117,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 		s.mu.Lock()
 		s.etag = etag
 		fsys.rememberMeta(dstKey, etag, s.a)
+		e := listEntry{size: s.size, etag: etag, mtime: s.a.mtime}
 		s.mu.Unlock()
 		d.noteEntry(name, nil)
-		nd.noteEntry(newName, &listEntry{size: s.size, etag: etag, mtime: s.a.mtime})
+		nd.noteEntry(newName, &e)
 	default:
 		return syscall.EINVAL
 	}

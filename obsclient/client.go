@@ -150,6 +150,7 @@ type fencedBody struct {
 	r      io.Reader
 	wd     *watchdog
 	fenced bool
+	n      int64 // bytes read
 }
 
 func (b *fencedBody) Read(p []byte) (int, error) {
@@ -159,13 +160,17 @@ func (b *fencedBody) Read(p []byte) (int, error) {
 		return 0, errBodyFenced
 	}
 	b.wd.sending()
-	return b.r.Read(p)
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
-func (b *fencedBody) fence() {
+// fence stops further reads and returns the number of bytes read.
+func (b *fencedBody) fence() int64 {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.fenced = true
-	b.mu.Unlock()
+	return b.n
 }
 
 var errBodyFenced = errors.New("obsclient: request body read after the request returned")
@@ -257,9 +262,10 @@ func (c *Client) attempt(cl *call, req *request, n int, d, ds time.Duration) (st
 	u, pathStyle := c.buildURL(req.bucket, req.key, req.query)
 	var rbody io.Reader
 	var size int64
+	cl.status, cl.sent = 0, 0
 	if req.body != nil {
 		fb := &fencedBody{r: req.body.reader(), wd: wd}
-		defer fb.fence()
+		defer func() { cl.sent = fb.fence() }()
 		rbody, size = fb, req.body.n
 	}
 	hr, err := http.NewRequestWithContext(actx, req.method, u.String(), rbody)
@@ -289,6 +295,7 @@ func (c *Client) attempt(cl *call, req *request, n int, d, ds time.Duration) (st
 		}
 		return nil, false, &transportError{fmt.Errorf("obs %s %s/%s: %w", req.op, req.bucket, req.key, scrubURLError(err))}
 	}
+	cl.status = resp.StatusCode
 	wb := &stallBody{rc: resp.Body, wd: wd, cl: cl, lat: c.lat, attempt: n}
 	resp.Body = wb
 	defer func() {

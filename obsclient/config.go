@@ -194,6 +194,9 @@ type Config struct {
 
 	// UserAgent is sent with every request. Default "obsfs-obsclient/1".
 	UserAgent string
+
+	// Observer, if set, is told about every attempt (observe.go).
+	Observer Observer
 }
 
 // Defaults for Config.

@@ -36,7 +36,9 @@
 //   - Secrets (secret key, security token, SSE-C keys, Authorization) never
 //     appear in logs or error strings.
 //
-// A *Client is safe for concurrent use by many goroutines.
+// A *Client is safe for concurrent use by many goroutines. Config.Observer
+// (observe.go) hears every attempt, for metrics, without this package
+// depending on a metrics library.
 //
 // Tests of code that consumes the client should not use it directly: the
 // packages that need a store define the interface they consume (for example

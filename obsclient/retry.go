@@ -18,7 +18,7 @@ import (
 // result is a *RetryError wrapping the last failure.
 func (c *Client) do(ctx context.Context, req *request) error {
 	p := c.cfg.Retry
-	cl := &call{req: req, ctx: ctx, start: time.Now(), window: p.MaxElapsed}
+	cl := &call{req: req, ctx: ctx, start: time.Now(), window: p.MaxElapsed, obs: c.cfg.Observer}
 	cl.wctx, cl.cancelW = context.WithDeadline(ctx, cl.start.Add(p.MaxElapsed))
 	kept := false
 	defer func() {
@@ -38,27 +38,48 @@ func (c *Client) do(ctx context.Context, req *request) error {
 		}
 		return e
 	}
+	// The last attempt, for the Observer: reported when do returns,
+	// unless it was reported as retried.
+	var pend *Attempt
+	if cl.obs != nil {
+		defer func() {
+			if pend != nil {
+				cl.obs.ObserveAttempt(*pend)
+			}
+		}()
+	}
 	for attempt := 1; ; attempt++ {
 		var d, ds time.Duration // stall and send deadlines; 0: none
 		if !c.cfg.Stall.Disabled && !slowOps[req.op] {
 			d, ds = c.lat.deadlines(req.op, stalls)
 		}
+		t0 := time.Now()
 		stalled, keep, err := c.attempt(cl, req, attempt, d, ds)
+		if cl.obs != nil {
+			pend = &Attempt{Op: req.op, Status: cl.status, Duration: time.Since(t0), Sent: cl.sent}
+		}
 		if err == nil {
 			kept = keep
 			return nil
 		}
 		switch {
 		case ctx.Err() != nil:
-			return giveUp(attempt, false, "")
-		case cl.wctx.Err() != nil:
-			return giveUp(attempt, true, "an attempt")
-		case stalled != nil:
+			err = ctx.Err()
+		case stalled != nil && cl.wctx.Err() == nil:
 			if !stalled.sending {
 				c.lat.record(req.op, d)
 			}
 			err = cl.stallError(stalled)
 			stalls++
+		}
+		if pend != nil {
+			pend.Code = FailureCode(err)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return giveUp(attempt, false, "")
+		case cl.wctx.Err() != nil:
+			return giveUp(attempt, true, "an attempt")
 		}
 		if !IsRetryable(err) {
 			return err
@@ -78,6 +99,11 @@ func (c *Client) do(ctx context.Context, req *request) error {
 			if done, ferr := req.beforeRetry(cl.wctx, err); done {
 				return ferr
 			}
+		}
+		if pend != nil {
+			pend.Retried = true
+			cl.obs.ObserveAttempt(*pend)
+			pend = nil
 		}
 		c.log.WithFields(logrus.Fields{"op": req.op, "bucket": req.bucket, "key": req.key,
 			"attempt": attempt, "req_id": RequestID(err), "delay": delay}).

@@ -324,6 +324,9 @@ type call struct {
 	cancelW context.CancelFunc
 	start   time.Time
 	window  time.Duration
+	obs     Observer // Config.Observer
+	status  int      // HTTP status of the last attempt's response, 0: none
+	sent    int64    // request body bytes read during the last attempt
 }
 
 // stallError is the failure of an attempt whose watchdog fired.
@@ -348,6 +351,9 @@ func (b *stallBody) Read(p []byte) (int, error) {
 	b.wd.readStart()
 	n, err := b.rc.Read(p)
 	b.wd.readEnd()
+	if b.cl.obs != nil && n > 0 && b.cl.req.op == "GetObject" {
+		b.cl.obs.ObserveFetched(n)
+	}
 	if err != nil && err != io.EOF {
 		err = b.readError(err)
 	}

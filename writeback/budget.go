@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -16,6 +17,8 @@ type budget struct {
 	limit   int64
 	sem     *semaphore.Weighted
 	relieve func()
+	used    atomic.Int64 // bytes held, for Stats
+	waited  atomic.Int64 // nanoseconds writers spent waiting, for Stats
 }
 
 func newBudget(limit int64, relieve func()) *budget {
@@ -29,13 +32,17 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 		return nil
 	}
 	if b.sem.TryAcquire(n) {
+		b.used.Add(n)
 		return nil
 	}
+	t0 := time.Now()
+	defer func() { b.waited.Add(int64(time.Since(t0))) }()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		err := b.sem.Acquire(wctx, n)
 		cancel()
 		if err == nil {
+			b.used.Add(n)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -49,6 +56,7 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 
 func (b *budget) release(n int64) {
 	if n > 0 {
+		b.used.Add(-n)
 		b.sem.Release(n)
 	}
 }

@@ -61,6 +61,10 @@ func (b *BlockCache) Set(key string, p *Page) {
 
 func (b *BlockCache) Del(key string) { b.c.Del(key) }
 
+// Wait blocks until the Sets made so far are applied (ristretto buffers
+// them): for tests that look at what the cache admitted.
+func (b *BlockCache) Wait() { b.c.Wait() }
+
 // Close stops the cache's goroutines and drops everything.
 func (b *BlockCache) Close() { b.c.Close() }
 

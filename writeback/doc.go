@@ -48,6 +48,16 @@
 //     upload is aborted. Reads do not retry on top of the store's retries;
 //     they only fetch again a response body cut short.
 //
+// Manager.Progress lists the open files with changes not yet in the store
+// (bytes written, bytes in acknowledged parts, parts, rate), and
+// Manager.Lookup answers for one key: pending, or the outcome of its last
+// commit or failure among the last OutcomeLimit recorded (progress.go, for
+// `obsfs status`).
+//
+// Manager.Stats (stats.go) is a snapshot of atomic counters and gauges
+// for metrics: parts in flight, write-buffer use and waits, early commits,
+// open uploads, cache hits and misses.
+//
 // Tests use obsclient/obsfake as the Store and a cache that drops every
 // Set (hostileCache in the tests); model_test.go checks random operation
 // sequences against an in-memory model with injected store failures.

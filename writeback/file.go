@@ -77,6 +77,7 @@ type File struct {
 	// completed, or a part's body was read to be sent), in Unix
 	// nanoseconds: commits fail after Config.CommitTimeout without any.
 	lastProgress atomic.Int64
+	prog         fileProgress // for Manager.Progress (progress.go)
 
 	def *Stream // the reader of ReadAt, and of ReadData without a stream of its own
 }
@@ -222,6 +223,7 @@ func (f *File) heldState() (held int64, lastUse int64, failed bool) {
 func (f *File) setErrLocked(err error) {
 	if f.err == nil {
 		f.err = err
+		f.recordFailureLocked(err, obsclient.RequestID(err))
 		f.m.log.WithFields(logrus.Fields{"key": f.key, "req_id": obsclient.RequestID(err)}).
 			WithError(err).Error("upload failed")
 	}
@@ -260,6 +262,7 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) (int, error)
 	if end > f.lay.maxSize() {
 		return 0, ErrFileTooLarge
 	}
+	f.prog.noteWrite()
 	// Cut the write at the boundaries of staged parts.
 	written := 0
 	for written < len(data) {
@@ -995,6 +998,7 @@ func (f *File) commitSingleLocked(ctx context.Context) error {
 		return fmt.Errorf("put object %q: %w", key, err)
 	}
 	f.finishCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, []*partBuf{b})
+	f.recordCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, out.RequestID)
 	f.committedMeta = meta
 	f.m.noteCommitted(size, logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID})
 	return nil
@@ -1088,6 +1092,7 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 		}
 	}
 	f.finishCommitLocked(key, newVer, bufs)
+	f.recordCommitLocked(key, newVer, reqID)
 	f.committedMeta = up.meta
 	f.m.noteCommitted(size, logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID})
 	return nil
@@ -1110,6 +1115,9 @@ func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, 
 				etag, err := f.copyStaged(ctx, up, meta, j.idx, j.staged, j.end-j.start)
 				j.etag = etag
 				f.noteProgress()
+				if err == nil {
+					f.prog.partDone(j.end - j.start)
+				}
 				return err
 			}
 			if err := f.m.uploads.Acquire(ctx, 1); err != nil {
@@ -1119,6 +1127,7 @@ func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, 
 			err := f.runJob(ctx, up, j, src, baseLimit)
 			if err == nil {
 				f.noteProgress()
+				f.prog.partDone(j.end - j.start)
 			}
 			return err
 		})

@@ -180,8 +180,11 @@ type Manager struct {
 	committedFiles, committedBytes atomic.Int64
 	clock                          atomic.Int64 // logical time for eviction order
 
+	stats *stats // counters for Stats (stats.go)
+
 	mu        sync.Mutex
 	files     map[*File]struct{} // guarded by mu
+	outcomes  *outcomes          // recent commits and failures (progress.go)
 	relieving bool               // guarded by mu: a pressure commit is running
 }
 
@@ -208,6 +211,8 @@ func New(store Store, cfg Config) (*Manager, error) {
 	cfg = cfg.withDefaults()
 	lay, _ := newLayout(cfg.PartSize, cfg.TierParts)
 	ctx, cancel := context.WithCancel(context.Background())
+	st := &stats{}
+	cfg = st.instrument(cfg)
 	m := &Manager{
 		cfg: cfg, store: store, lay: lay, log: cfg.Logger, pages: newPagePool(pageSize, cfg.PoisonFreedPages),
 		uploads:  semaphore.NewWeighted(int64(cfg.Concurrency)),
@@ -215,8 +220,9 @@ func New(store Store, cfg Config) (*Manager, error) {
 		raBudget: semaphore.NewWeighted(cfg.ReadAhead),
 		gets:     semaphore.NewWeighted(int64(cfg.Concurrency)),
 		ctx:      ctx, cancel: cancel,
-		files: map[*File]struct{}{},
+		files: map[*File]struct{}{}, outcomes: newOutcomes(OutcomeLimit),
 	}
+	m.stats = st
 	m.budget = newBudget(cfg.WriteBuffer, m.relieve)
 	return m, nil
 }
@@ -290,6 +296,7 @@ func (m *Manager) relieve() {
 	}
 	m.relieving = true
 	m.mu.Unlock()
+	m.stats.earlyCommits.Add(1)
 	go func() {
 		defer func() {
 			m.mu.Lock()

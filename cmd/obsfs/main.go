@@ -3,6 +3,7 @@
 //
 //	obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
 //	obsfs cleanup [flags] BUCKET[:PREFIX]
+//	obsfs status [--watch] [--json] MOUNTPOINT|PATH
 //
 // Every flag can also be given as -o name=value (fstab, mount -t
 // fuse.obsfs). Without -f the command returns once the mount is ready
@@ -52,6 +53,9 @@ func main() {
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "cleanup" {
 		return cleanupMain(args[1:])
+	}
+	if len(args) > 0 && args[0] == "status" {
+		return statusMain(args[1:])
 	}
 	for _, a := range args {
 		switch a {
@@ -111,6 +115,7 @@ func usage(w io.Writer) {
 usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT [flags]
        mount -t fuse.obsfs BUCKET[:PREFIX] MOUNTPOINT -o flag=value,...
        obsfs cleanup [flags] BUCKET[:PREFIX]   (obsfs cleanup --help)
+       obsfs status [--watch] [--json] MOUNTPOINT|PATH   (obsfs status --help)
 
 Credentials come from OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY /
 OBS_SECURITY_TOKEN, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
@@ -425,10 +430,12 @@ func oneLine(err error) string {
 // so that its reason for a refusal (e.g. allow_other without
 // user_allow_other) is not lost in daemon mode, where stderr is /dev/null,
 // and does not add lines in the foreground.
-func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*fuse.Server, error) {
+//
+// With ops, every FUSE request is reported to it (fs.Instrument).
+func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options, ops fs.OpObserver) (*fuse.Server, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return fusefs.Mount(mnt, root, mopts)
+		return mountNodeFS(mnt, root, mopts, ops)
 	}
 	var said bytes.Buffer
 	copied := make(chan struct{})
@@ -439,7 +446,7 @@ func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*f
 	}()
 	saved := os.Stderr
 	os.Stderr = pw
-	server, err := fusefs.Mount(mnt, root, mopts)
+	server, err := mountNodeFS(mnt, root, mopts, ops)
 	os.Stderr = saved
 	pw.Close()
 	select {
@@ -457,6 +464,24 @@ func mountFUSE(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options) (*f
 		return nil, errors.New(s) // run prints it with oneLine
 	}
 	return nil, err
+}
+
+// mountNodeFS is fusefs.Mount, with the requests reported to ops if not
+// nil.
+func mountNodeFS(mnt string, root fusefs.InodeEmbedder, mopts *fusefs.Options, ops fs.OpObserver) (*fuse.Server, error) {
+	raw := fusefs.NewNodeFS(root, mopts)
+	if ops != nil {
+		raw = fs.Instrument(raw, ops)
+	}
+	server, err := fuse.NewServer(raw, mnt, &mopts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, err
+	}
+	return server, nil
 }
 
 // serve mounts and runs until unmounted or signalled.
@@ -514,9 +539,25 @@ func serve(o *options, ready *reporter) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The metrics address is taken before anything else, so that one in
+	// use fails the mount before the store or the mountpoint is touched.
+	var met *metrics
+	var msrv *metricsServer
+	if o.metricsAddr != "" {
+		msrv, err = listenMetrics(o.metricsAddr)
+		if err != nil {
+			return err
+		}
+		defer msrv.stop()
+		met = newMetrics()
+		msrv.start(met, log.WithField("layer", "metrics"))
+	}
 	ccfg, err := clientConfig(o, log)
 	if err != nil {
 		return err
+	}
+	if met != nil {
+		ccfg.Observer = met
 	}
 	sse, err := sseConfig(o)
 	if err != nil {
@@ -577,6 +618,9 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
+	if met != nil {
+		met.wb.Store(wb)
+	}
 	fcfg := fs.DefaultConfig() // then every value from the flags, zeros included
 	fcfg.Bucket, fcfg.Prefix, fcfg.UID, fcfg.GID = o.bucket, o.prefix, o.uid, o.gid
 	fcfg.FileMode, fcfg.DirMode, fcfg.StatCacheTTL, fcfg.CopyThreshold = o.fileMode, o.dirMode, o.statCacheTTL, o.copyThreshold
@@ -593,11 +637,20 @@ func serve(o *options, ready *reporter) error {
 	if o.readOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
-	server, err := mountFUSE(mnt, fsys.Root(), mopts)
+	var ops fs.OpObserver
+	if met != nil {
+		ops = met
+	}
+	server, err := mountFUSE(mnt, fsys.Root(), mopts, ops)
 	if err != nil {
 		return fmt.Errorf("mounting on %s: %v", mnt, err)
 	}
 	raiseKernelReadAhead(mnt, log)
+	if ctl, err := startControl(o.stateDir, mnt, o.bucket, o.prefix, wb, fsys, log.WithField("layer", "control")); err != nil {
+		log.WithError(err).Warn("no control socket: obsfs status cannot ask this mount")
+	} else {
+		defer ctl.Close()
+	}
 	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version, "commit": commit}).Info("mounted")
 	if ready != nil {
 		ready.ok()
@@ -643,6 +696,9 @@ func serve(o *options, ready *reporter) error {
 	}
 	if err != nil {
 		log.WithError(err).Error("uploads still pending at unmount failed: aborting them")
+	}
+	if msrv != nil {
+		msrv.stop() // served until the last commit; its goroutines end here
 	}
 	ok := closeWB()
 	nCommits, nBytes := wb.Committed()

@@ -51,6 +51,7 @@ type options struct {
 
 	stateDir       string        // the crash journal's directory
 	sweepOlderThan time.Duration // at mount, sweep leftovers older than this; 0: off
+	metricsAddr    string        // HOST:PORT serving Prometheus metrics; "": off
 
 	allowOther bool
 	readOnly   bool
@@ -156,6 +157,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
 	fl.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory of the crash journals (a small file per mount, replayed by the next mount)")
 	fl.Var(ageValue{&o.sweepOlderThan}, "sweep-older-than", "at mount, also abort every upload under the prefix and delete its staged objects older than this, like obsfs cleanup (0: off)")
+	fl.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (default: off)")
 	fl.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	fl.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
 	fl.BoolVar(&o.nonempty, "nonempty", false, "mount over a directory that is not empty (its files are hidden while mounted); also -o nonempty")
@@ -352,6 +354,11 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 	case "", "kms", "c":
 	default:
 		return nil, fmt.Errorf("--sse %q: want kms or c", o.sse)
+	}
+	if o.metricsAddr != "" {
+		if err := checkMetricsAddr(o.metricsAddr); err != nil {
+			return nil, err
+		}
 	}
 	if o.sse == "c" && o.sseCKeyFile == "" {
 		return nil, errors.New("--sse=c needs --sse-c-key-file")
