@@ -569,6 +569,9 @@ func TestCLIFailures(t *testing.T) {
 				if !slices.Contains(s.args, "--endpoint") {
 					args = append(args, "--endpoint", srv.Endpoint)
 				}
+				// The journal, and a daemon's log where there is no syslog,
+				// in a directory of the test's, not /var/lib/obsfs.
+				args = append(args, "--state-dir", t.TempDir())
 				args = append(args, s.args...)
 				if mode == "foreground" {
 					args = append(args, "-f")
