@@ -223,6 +223,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"kms key without kms", append([]string{"bucket", "/mnt", "--sse-kms-key-id", "k"}, ep...), "--sse-kms-key-id needs --sse=kms"},
 		{"log level", append([]string{"bucket", "/mnt", "--log-level", "loud"}, ep...), `--log-level "loud": want debug, info, warn or error`},
 		{"unknown flag", append([]string{"bucket", "/mnt", "--nope"}, ep...), "unknown flag: --nope"},
+		{"negative stop timeout", append([]string{"bucket", "/mnt", "-o", "stop_timeout=-1s"}, ep...), "--stop-timeout must not be negative"},
 		{"unknown -o word", append([]string{"bucket", "/mnt", "-o", "no_such_word"}, ep...), "unknown flag: --no-such-word"},
 		{"nonempty takes no value", append([]string{"bucket", "/mnt", "--nonempty=maybe"}, ep...), "invalid argument \"maybe\" for \"--nonempty\" flag"},
 		{"unknown shorthand", append([]string{"bucket", "/mnt", "-x"}, ep...), "unknown shorthand flag: 'x' in -x"},
