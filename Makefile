@@ -8,23 +8,29 @@ CACHE_DIR     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/obsfs
 MINIO_BIN     := $(CACHE_DIR)/minio-$(MINIO_VERSION)/bin/minio
 export OBSFS_MINIO_BIN := $(MINIO_BIN)
 
-GO_SOURCES := $(shell find . -name '*.go' -not -path './.git/*') go.mod go.sum
 
 .PHONY: all build test unit integration stress bench run deps packages minio lint fmt clean
 
 all: build
 
-build: bin/obsfs
+## build: bin/obsfs (BIN=path elsewhere), stamped with the version (git
+## describe) and the commit that obsfs --version prints. It always runs go
+## build (cached, quick): a new commit changes the stamp, not the sources.
+BIN     ?= bin/obsfs
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-bin/obsfs: $(GO_SOURCES)
-	$(GO) build -o $@ ./cmd/obsfs
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/obsfs
 
 ## deps: everything the tests need that is not Go code: FUSE, the tools the
-## tests drive (rsync, git), and the pinned MinIO.
+## tests drive (rsync, git), curl (make run's command that lists the bucket
+## out of band), and the pinned MinIO.
 deps: packages minio
 
 # apt packages by the command they provide.
-PACKAGES := fusermount3:fuse3 rsync:rsync git:git unzip:unzip
+PACKAGES := fusermount3:fuse3 rsync:rsync git:git unzip:unzip curl:curl
 packages:
 	@missing=; for pc in $(PACKAGES); do command -v $${pc%%:*} >/dev/null 2>&1 || missing="$$missing $${pc#*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -44,7 +50,7 @@ $(MINIO_BIN):
 ## run: mount a bucket of a local MinIO on ./mnt (Ctrl-C to stop).
 run: build deps
 	$(GO) build -o bin/devmount ./integration/devmount
-	bin/devmount -obsfs bin/obsfs -mountpoint mnt
+	bin/devmount -obsfs $(BIN) -mountpoint mnt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

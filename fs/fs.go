@@ -249,7 +249,9 @@ func (fsys *FS) MountOptions() *fusefs.Options {
 		// dirattr.go) with it.
 		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
-			FsName:        "obsfs#" + fsys.cfg.Bucket,
+			// findmnt shows BUCKET[:PREFIX] as the source, of type
+			// fuse.obsfs (go-fuse escapes commas for fusermount3).
+			FsName:        strings.TrimSuffix(strings.TrimSuffix(fsys.cfg.Bucket+":"+fsys.cfg.Prefix, "/"), ":"),
 			Name:          "obsfs",
 			MaxWrite:      1 << 20,
 			MaxReadAhead:  1 << 20,

@@ -536,6 +536,14 @@ func TestCLIFailures(t *testing.T) {
 				env := append(envWithout(mounttest.Environ(srv), "PATH="), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"))
 				return setup{env: env, args: []string{"--allow-other"}}
 			}},
+		{name: "mountpoint not empty", code: 2, want: "is not empty (it holds \"kept\"...): the mount would hide its files; empty it or pass -o nonempty",
+			setup: func(t *testing.T) setup {
+				dir := mountDir(t)
+				if err := os.WriteFile(filepath.Join(dir, "kept"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return setup{dir: dir}
+			}},
 		{name: "usage unknown flag", code: 2, usage: true, want: "unknown flag: --no-such-flag",
 			setup: func(t *testing.T) setup { return setup{args: []string{"--no-such-flag"}} }},
 		{name: "usage bad bucket name", code: 2, usage: true, want: `bucket name "Bad_Bucket" may contain only lowercase letters, digits, hyphens and periods`,
@@ -561,6 +569,9 @@ func TestCLIFailures(t *testing.T) {
 				if !slices.Contains(s.args, "--endpoint") {
 					args = append(args, "--endpoint", srv.Endpoint)
 				}
+				// The journal, and a daemon's log where there is no syslog,
+				// in a directory of the test's, not /var/lib/obsfs.
+				args = append(args, "--state-dir", t.TempDir())
 				args = append(args, s.args...)
 				if mode == "foreground" {
 					args = append(args, "-f")

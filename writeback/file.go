@@ -1000,7 +1000,7 @@ func (f *File) commitSingleLocked(ctx context.Context) error {
 	f.finishCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, []*partBuf{b})
 	f.recordCommitLocked(key, Version{Exists: true, Size: size, ETag: out.ETag}, out.RequestID)
 	f.committedMeta = meta
-	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID}).Info("committed object")
+	f.m.noteCommitted(size, logrus.Fields{"key": key, "bytes": size, "req_id": out.RequestID})
 	return nil
 }
 
@@ -1094,7 +1094,7 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 	f.finishCommitLocked(key, newVer, bufs)
 	f.recordCommitLocked(key, newVer, reqID)
 	f.committedMeta = up.meta
-	f.m.log.WithFields(logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID}).Info("committed object")
+	f.m.noteCommitted(size, logrus.Fields{"key": key, "bytes": size, "parts": n, "req_id": reqID})
 	return nil
 }
 

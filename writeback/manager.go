@@ -174,7 +174,11 @@ type Manager struct {
 	cancel context.CancelFunc
 
 	inflight atomic.Int64 // sealed parts queued or uploading, all files
-	clock    atomic.Int64 // logical time for eviction order
+	// committedFiles and committedBytes count the commits (an object
+	// written, each time) and their bytes (Committed: the summary at
+	// unmount).
+	committedFiles, committedBytes atomic.Int64
+	clock                          atomic.Int64 // logical time for eviction order
 
 	stats *stats // counters for Stats (stats.go)
 
@@ -182,6 +186,21 @@ type Manager struct {
 	files     map[*File]struct{} // guarded by mu
 	outcomes  *outcomes          // recent commits and failures (progress.go)
 	relieving bool               // guarded by mu: a pressure commit is running
+}
+
+// Committed returns how many commits this manager has made (one per
+// object version written: a file created, then written and closed, may
+// make two) and their bytes.
+func (m *Manager) Committed() (files, bytes int64) {
+	return m.committedFiles.Load(), m.committedBytes.Load()
+}
+
+// noteCommitted counts a committed object of size bytes and logs it (at
+// debug level: one line per file is noise at info; the mount sums them up).
+func (m *Manager) noteCommitted(size int64, fields logrus.Fields) {
+	m.committedFiles.Add(1)
+	m.committedBytes.Add(size)
+	m.log.WithFields(fields).Debug("committed object")
 }
 
 // New validates cfg and returns a Manager writing through store.

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/syslog"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -101,3 +104,58 @@ func (s syslogLines) Write(p []byte) (int, error) {
 	}
 	return len(p), err
 }
+
+// logFile is the --log-file output: records are appended to it, and
+// Reopen (on SIGHUP) opens the path anew, so that after logrotate renamed
+// the file later records go to a new file of that name.
+type logFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File // guarded by mu
+}
+
+func openLogFile(path string) (*logFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &logFile{path: path, f: f}, nil
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// Reopen switches to a new open of the path; on failure the old file is
+// kept.
+func (l *logFile) Reopen() error {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// syslogReachable says whether a syslog answers at addr
+// ("network:address", "" for the local one).
+func syslogReachable(addr string) bool {
+	w, name := openSyslog(addr)
+	if c, ok := w.(syslogLines); ok {
+		c.w.Close()
+	}
+	return name == "syslog"
+}
+
+// fallbackLogPath is where a daemon logs when there is no syslog and no
+// --log-file: a file per bucket in the state directory.
+func fallbackLogPath(o *options) string {
+	return filepath.Join(o.stateDir, "obsfs-"+unsafeFileChars.ReplaceAllString(o.bucket, "_")+".log")
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)

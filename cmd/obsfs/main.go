@@ -28,6 +28,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,9 +41,6 @@ import (
 	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
 	"golang.org/x/sys/unix"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // daemonEnv names the file descriptor a daemonized child reports
 // readiness on.
@@ -65,7 +63,7 @@ func run(args []string) int {
 			usage(os.Stdout)
 			return 0
 		case "--version":
-			fmt.Println("obsfs", version)
+			fmt.Println(versionLine())
 			return 0
 		}
 	}
@@ -75,9 +73,29 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: obsfs [flags] BUCKET[:PREFIX] MOUNTPOINT (obsfs --help lists the flags)")
 		return 2
 	}
+	if err := checkEmpty(o); err != nil {
+		fmt.Fprintf(os.Stderr, "obsfs: %s\n", oneLine(err))
+		return 2
+	}
 	ready := readyReporter()
 	if !o.foreground && ready == nil {
-		return daemonize(args)
+		// Without a syslog, the daemon's log goes to a file in the state
+		// directory, named once the mount is ready.
+		notice := ""
+		if o.logFile == "" && !syslogReachable(o.syslogAddr) {
+			path := fallbackLogPath(o)
+			if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
+				fmt.Fprintf(os.Stderr, "obsfs: no syslog, and no state directory for a log file: %v\n", err)
+				return 1
+			}
+			args = append(slices.Clip(args), "--log-file", path)
+			notice = "obsfs: no syslog here: logging to " + path + " (--log-file chooses another file)"
+		}
+		code := daemonize(args)
+		if code == 0 && notice != "" {
+			fmt.Fprintln(os.Stderr, notice)
+		}
+		return code
 	}
 	if err := serve(o, ready); err != nil {
 		if ready != nil {
@@ -171,33 +189,42 @@ func daemonize(args []string) int {
 	return 1
 }
 
-// setupLogging configures logrus from the options.
-func setupLogging(o *options, ready *reporter) (*logrus.Logger, error) {
+// setupLogging configures logrus from the options; the log file, if
+// any, is returned for reopening on SIGHUP.
+func setupLogging(o *options, ready *reporter) (*logrus.Logger, *logFile, error) {
 	l := logrus.New()
 	lvl, _ := logrus.ParseLevel(o.logLevel)
 	l.SetLevel(lvl)
 	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: o.logFile != "" || ready != nil})
+	var lf *logFile
 	switch {
 	case o.logFile != "":
-		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("log file: %v", err)
+		var err error
+		if lf, err = openLogFile(o.logFile); err != nil {
+			return nil, nil, fmt.Errorf("log file: %v", err)
 		}
-		l.SetOutput(newLogSink(f, o.logFile, l, o.syslogAddr))
+		l.SetOutput(newLogSink(lf, o.logFile, l, o.syslogAddr))
 	case ready != nil:
 		network, raddr, _ := strings.Cut(o.syslogAddr, ":")
 		hook, err := lsyslog.NewSyslogHook(network, raddr, syslog.LOG_DAEMON|syslog.LOG_INFO, "obsfs")
-		l.SetOutput(io.Discard)
 		if err == nil {
+			l.SetOutput(io.Discard)
 			l.AddHook(hook)
+			break
 		}
+		// The syslog the parent saw went away: the state directory's
+		// file, as without one.
+		if lf, err = openLogFile(fallbackLogPath(o)); err != nil {
+			return nil, nil, fmt.Errorf("no syslog, and no log file: %v", err)
+		}
+		l.SetOutput(newLogSink(lf, lf.path, l, o.syslogAddr))
 	default:
 		l.SetOutput(newLogSink(os.Stderr, "stderr", l, o.syslogAddr))
 	}
 	// What libraries print with the standard logger goes the same way.
 	stdlog.SetFlags(0)
 	stdlog.SetOutput(lineWriter{l, logrus.WarnLevel})
-	return l, nil
+	return l, lf, nil
 }
 
 // lineWriter logs each Write (a line of a standard library logger) as one
@@ -341,6 +368,33 @@ func checkMountpoint(dir string) (string, error) {
 	return abs, nil
 }
 
+// checkEmpty refuses a mountpoint that holds files, whose files the
+// mount would hide, unless --nonempty (s3fs's -o nonempty) says to. What
+// else is wrong with the mountpoint (missing, busy, a dead mount) is
+// checkMountpoint's to say.
+func checkEmpty(o *options) error {
+	if o.nonempty {
+		return nil
+	}
+	abs, err := filepath.Abs(o.mountpoint)
+	if err != nil {
+		return nil
+	}
+	if mounted, err := isMountPoint(abs); err != nil || mounted {
+		return nil
+	}
+	d, err := os.Open(abs)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(1)
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("mountpoint %s is not empty (it holds %q...): the mount would hide its files; empty it or pass -o nonempty", abs, names[0])
+}
+
 // isMountPoint reads /proc/self/mountinfo.
 func isMountPoint(dir string) (bool, error) {
 	data, err := os.ReadFile("/proc/self/mountinfo")
@@ -440,7 +494,7 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
-	logger, err := setupLogging(o, ready)
+	logger, lf, err := setupLogging(o, ready)
 	if err != nil {
 		return err
 	}
@@ -454,6 +508,27 @@ func serve(o *options, ready *reporter) error {
 			checkGoroutines(log, 5*time.Second)
 		}
 	}()
+	if lf != nil {
+		// logrotate renames the file and sends SIGHUP: a new file.
+		hup, stopHup := make(chan os.Signal, 1), make(chan struct{})
+		signal.Notify(hup, syscall.SIGHUP)
+		defer close(stopHup)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-stopHup:
+					return
+				case <-hup:
+				}
+				if err := lf.Reopen(); err != nil {
+					log.WithError(err).Error("reopening the log file on SIGHUP failed: still logging to the old one")
+				} else {
+					log.WithField("path", lf.path).Info("log file reopened (SIGHUP)")
+				}
+			}
+		}()
+	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -516,11 +591,15 @@ func serve(o *options, ready *reporter) error {
 	if err != nil {
 		return err
 	}
-	jr, err := openJournal(o, mnt, client, log)
-	if err != nil {
-		return err
+	var wbJournal writeback.Journal // nil: none (--debug-no-journal, benchmarks)
+	if !o.noJournal {
+		jr, err := openJournal(o, mnt, client, log)
+		if err != nil {
+			return err
+		}
+		defer jr.Close() // after wb.Close: what is still pending stays for the next mount
+		wbJournal = jr
 	}
-	defer jr.Close() // after wb.Close: what is still pending stays for the next mount
 	// The Go heap holds the write buffer, the cache and little else: a soft
 	// limit makes the collector keep the process near that, not at twice
 	// the live heap.
@@ -534,7 +613,7 @@ func serve(o *options, ready *reporter) error {
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
 		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
 		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
-		PoisonFreedPages: o.poison, Journal: jr, CommitTimeout: o.opTimeout,
+		PoisonFreedPages: o.poison, Journal: wbJournal, CommitTimeout: o.opTimeout,
 	})
 	if err != nil {
 		return err
@@ -572,7 +651,7 @@ func serve(o *options, ready *reporter) error {
 	} else {
 		defer ctl.Close()
 	}
-	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version}).Info("mounted")
+	log.WithFields(logrus.Fields{"mountpoint": mnt, "endpoint": o.endpoint, "prefix": o.prefix, "version": version, "commit": commit}).Info("mounted")
 	if ready != nil {
 		ready.ok()
 	}
@@ -589,24 +668,49 @@ func serve(o *options, ready *reporter) error {
 		server.Wait()
 		close(done)
 	}()
+	closeWB := boundedClose(wb)
+	// The stop — waiting for open files, then for pending commits — ends
+	// at one deadline; then what is left is aborted.
+	var deadline time.Time
 	select {
 	case <-done:
 		log.Info("unmounted")
 		stopped = true
+		deadline = time.Now().Add(o.stopTimeout)
 	case sig := <-sigs:
 		log.WithField("signal", sig.String()).Info("unmounting")
-		stopped = unmount(server, mnt, wb, log, done)
+		deadline = time.Now().Add(o.stopTimeout)
+		stopped = unmount(server, mnt, closeWB, log, done, deadline)
 	}
 	stopSweep()
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel = context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := wb.Drain(ctx); err != nil {
-		log.WithError(err).Error("uploads still pending at unmount failed")
+	// Drain waits for files busy in a commit or an abort, which may not
+	// heed ctx: the stop does not wait past the deadline.
+	drained := make(chan error, 1)
+	go func() { drained <- wb.Drain(ctx) }()
+	select {
+	case err = <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		log.WithError(err).Error("uploads still pending at unmount failed: aborting them")
 	}
 	if msrv != nil {
 		msrv.stop() // served until the last commit; its goroutines end here
 	}
-	wb.Close()
+	ok := closeWB()
+	nCommits, nBytes := wb.Committed()
+	log.WithFields(logrus.Fields{"commits": nCommits, "bytes": nBytes}).Info("committed since the mount")
+	if !ok {
+		// The store does not answer the aborts: exit now, within the
+		// bound, without the closes deferred above (the aborts still use
+		// what they close). Every upload not known to be aborted is still
+		// in the journal, which the next mount replays.
+		log.WithField("grace", abortGrace).Warn("aborting the uploads left did not finish in time: the journal keeps them for the next mount (or obsfs cleanup)")
+		os.Exit(0)
+	}
 	return nil
 }
 
@@ -625,12 +729,39 @@ func raiseKernelReadAhead(mnt string, log *logrus.Entry) {
 	}
 }
 
-// unmount tries a clean unmount, waiting up to 30 s for programs to close
-// their files; after that, uploads of files still open are aborted (their
-// programs never got a successful close) and the mount is detached lazily.
-// It reports whether the FUSE server stopped.
-func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus.Entry, done <-chan struct{}) bool {
-	deadline := time.Now().Add(30 * time.Second)
+// abortGrace bounds the aborts of what is left at the end of a stop.
+const abortGrace = 10 * time.Second
+
+// boundedClose returns a function that closes wb (aborting what is still
+// pending) and reports whether that ended within abortGrace of the first
+// call; every call waits for the same close, until the same deadline.
+func boundedClose(wb *writeback.Manager) func() bool {
+	var once sync.Once
+	var by time.Time
+	closed := make(chan struct{})
+	return func() bool {
+		once.Do(func() {
+			by = time.Now().Add(abortGrace)
+			go func() {
+				wb.Close()
+				close(closed)
+			}()
+		})
+		select {
+		case <-closed:
+			return true
+		case <-time.After(time.Until(by)):
+			return false
+		}
+	}
+}
+
+// unmount tries a clean unmount, waiting until deadline (--stop-timeout)
+// for programs to close their files; after that, uploads of files still
+// open are aborted by closeWB (their programs never got a successful
+// close) and the mount is detached lazily. It reports whether the FUSE
+// server stopped.
+func unmount(server *fuse.Server, mnt string, closeWB func() bool, log *logrus.Entry, done <-chan struct{}, deadline time.Time) bool {
 	wait := time.Minute
 	for {
 		err := server.Unmount()
@@ -639,7 +770,7 @@ func unmount(server *fuse.Server, mnt string, wb *writeback.Manager, log *logrus
 		}
 		if time.Now().After(deadline) {
 			log.WithError(err).Warn("mount still busy: aborting uploads of files left open and detaching lazily")
-			wb.Close()
+			closeWB()
 			_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
 			// A lazily detached mount lives on in the kernel, and the
 			// server with it, until its last file is closed: do not wait

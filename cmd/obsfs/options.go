@@ -43,6 +43,7 @@ type options struct {
 	statCacheTTL      time.Duration
 	retries           int
 	opTimeout         time.Duration
+	stopTimeout       time.Duration // SIGTERM or unmount: how long open files and pending commits may take
 
 	sse         string // "", "kms", "c"
 	sseKMSKeyID string
@@ -54,12 +55,14 @@ type options struct {
 
 	allowOther bool
 	readOnly   bool
+	nonempty   bool // mount over a directory that holds files
 	foreground bool
 	logLevel   string
 	logFile    string
 	debugFUSE  bool
 	cpuProfile string
 	poison     bool
+	noJournal  bool // benchmarks: no crash journal (its cost on the write path)
 	// syslogAddr is "network:address" of the syslog to use instead of
 	// the local one (tests).
 	syslogAddr string
@@ -148,6 +151,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.DurationVar(&o.statCacheTTL, "stat-cache-ttl", 5*time.Second, "how long lookups, attributes and listings are cached")
 	fl.IntVar(&o.retries, "retries", -1, "retries of a failed request (network errors, stalls, 5xx, throttling), with growing backoff; -1: as many as its time window allows")
 	fl.DurationVar(&o.opTimeout, "op-timeout", defaultOpTimeout, "time budget of an operation that needs the store (read, write, lookup...): then it fails with EIO; close, fsync and rename fail after this long without progress (at least 1s)")
+	fl.DurationVar(&o.stopTimeout, "stop-timeout", defaultStopTimeout, "at SIGTERM/SIGINT or unmount, how long obsfs waits for open files to be closed and pending commits to finish; then it aborts what is left (the journal keeps what an abort cannot remove within 10s, for the next mount)")
 	fl.StringVar(&o.sse, "sse", "", "server-side encryption of written objects: kms or c (HTTPS only)")
 	fl.StringVar(&o.sseKMSKeyID, "sse-kms-key-id", "", "KMS master key for --sse=kms (default: the service's)")
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
@@ -156,14 +160,17 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (default: off)")
 	fl.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	fl.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
+	fl.BoolVar(&o.nonempty, "nonempty", false, "mount over a directory that is not empty (its files are hidden while mounted); also -o nonempty")
 	fl.BoolVarP(&o.foreground, "foreground", "f", false, "stay in the foreground; log to stderr")
 	fl.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.StringVar(&o.logFile, "log-file", "", "log file (default: stderr in the foreground, syslog otherwise)")
+	fl.StringVar(&o.logFile, "log-file", "", "log file, opened anew on SIGHUP (default: stderr with -f, else syslog, else STATE-DIR/obsfs-BUCKET.log)")
 	fl.BoolVar(&o.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fl.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file")
 	_ = fl.MarkHidden("cpu-profile")
 	fl.BoolVar(&o.poison, "debug-poison-pages", false, "overwrite every page buffer returned to the pool (tests: a use after release shows as wrong bytes)")
 	_ = fl.MarkHidden("debug-poison-pages")
+	fl.BoolVar(&o.noJournal, "debug-no-journal", false, "keep no crash journal (benchmarks: what the journal costs)")
+	_ = fl.MarkHidden("debug-no-journal")
 	fl.StringVar(&o.syslogAddr, "debug-syslog-address", "", "network:address of the syslog to log to instead of the local one, e.g. unixgram:/tmp/log (tests)")
 	_ = fl.MarkHidden("debug-syslog-address")
 	return fl
@@ -171,6 +178,10 @@ func newFlagSet(o *options) *pflag.FlagSet {
 
 // defaultOpTimeout is --op-timeout's default.
 const defaultOpTimeout = 2 * time.Minute
+
+// defaultStopTimeout is --stop-timeout's default: systemd's stop timeout
+// (90 s) covers it and the abort grace.
+const defaultStopTimeout = 30 * time.Second
 
 // mountOnlyOptions are mount(8)/fstab words that mean nothing to obsfs
 // itself; they are accepted and ignored.
@@ -330,6 +341,8 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 		return nil, fmt.Errorf("--parts-per-tier must be positive")
 	case o.retries < -1 || o.retries > 100:
 		return nil, fmt.Errorf("--retries %d must be -1 (unlimited within the time window) or within 0..100", o.retries)
+	case o.stopTimeout < 0:
+		return nil, fmt.Errorf("--stop-timeout must not be negative")
 	case o.statCacheTTL < 0:
 		return nil, fmt.Errorf("--stat-cache-ttl must not be negative")
 	case o.opTimeout < time.Second:

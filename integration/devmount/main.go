@@ -64,15 +64,23 @@ func run(bin, mnt, bucket string, extra []string) error {
 	// `make run | tee log` and Ctrl-C: tee ends first; a line printed
 	// after that must not kill us before MinIO is stopped.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	fmt.Printf(`
-obsfs mounts bucket %q of a local MinIO (%s) on %s.
-Try:   cp some-file %s/   ls -l %s   dd if=/dev/zero of=%s/big bs=1M count=100
-Out of band, the objects are under %s.
-Press Ctrl-C to unmount and stop MinIO (the data is discarded).
-
-`, bucket, srv.Endpoint, abs, mnt, mnt, mnt, srv.DataDir)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	// The banner once the mount is live (its directory is on another
+	// device than its parent), so that what it suggests works.
+	for mounted := false; !mounted; {
+		select {
+		case err := <-done:
+			return fmt.Errorf("obsfs exited: %v", err)
+		case <-sigs:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			return <-done
+		case <-time.After(50 * time.Millisecond):
+		}
+		var st, parent syscall.Stat_t
+		mounted = syscall.Stat(abs, &st) == nil && syscall.Stat(filepath.Dir(abs), &parent) == nil && st.Dev != parent.Dev
+	}
+	fmt.Print(banner(srv, bucket, abs, mnt))
 	select {
 	case err := <-done:
 		return fmt.Errorf("obsfs exited: %v", err)
@@ -80,4 +88,29 @@ Press Ctrl-C to unmount and stop MinIO (the data is discarded).
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		return <-done
 	}
+}
+
+// banner tells what runs and how to look at the bucket with something
+// other than obsfs: the local MinIO's endpoint and keys, and a curl
+// command listing the bucket. curl (which make deps installs) signs S3
+// requests itself since 7.75 (--aws-sigv4), so it needs no S3 client:
+// rclone, s3cmd, mc and the aws CLI are not on a fresh Debian, and MinIO's
+// data directory holds its own format, not the objects' bytes.
+func banner(srv *miniotest.Server, bucket, abs, mnt string) string {
+	return fmt.Sprintf(`
+obsfs mounts bucket %[1]q of a local MinIO on %[2]s.
+Try:   cp some-file %[3]s/   ls -l %[3]s   dd if=/dev/zero of=%[3]s/big bs=1M count=100
+
+The MinIO (any S3 client can use it while this runs):
+  endpoint    %[4]s   (path-style, Signature V4)
+  region      %[5]s
+  bucket      %[1]s
+  access key  %[6]s
+  secret key  %[7]s
+List the bucket out of band:
+  curl -sS --aws-sigv4 aws:amz:%[5]s:s3 --user '%[6]s:%[7]s' '%[4]s/%[1]s?list-type=2' | grep -o '<Key>[^<]*' | cut -c6-
+
+Press Ctrl-C to unmount and stop MinIO (the data is discarded).
+
+`, bucket, abs, mnt, srv.Endpoint, srv.Region, srv.AccessKey, srv.SecretKey)
 }
