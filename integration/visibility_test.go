@@ -89,26 +89,14 @@ func TestNonEmptyMountpoint(t *testing.T) {
 // mount on dir (what findmnt shows).
 func mountSource(t *testing.T, dir string) (source, fstype string) {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	m, ok, err := mounttest.MountInfo(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	unescape := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	for _, line := range strings.Split(string(data), "\n") {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
-		f := strings.Fields(line)
-		if len(f) < 5 || unescape.Replace(f[4]) != dir {
-			continue
-		}
-		_, rest, ok := strings.Cut(line, " - ")
-		g := strings.Fields(rest)
-		if !ok || len(g) < 2 {
-			t.Fatalf("mountinfo line without type and source: %q", line)
-		}
-		return unescape.Replace(g[1]), g[0]
+	if !ok {
+		t.Fatalf("%s is not in /proc/self/mountinfo", dir)
 	}
-	t.Fatalf("%s is not in /proc/self/mountinfo", dir)
-	return "", ""
+	return m.Source, m.FSType
 }
 
 // TestMountSource: findmnt shows BUCKET or BUCKET:PREFIX as the source of

@@ -395,26 +395,6 @@ func checkEmpty(o *options) error {
 	return fmt.Errorf("mountpoint %s is not empty (it holds %q...): the mount would hide its files; empty it or pass -o nonempty", abs, names[0])
 }
 
-// isMountPoint reads /proc/self/mountinfo.
-func isMountPoint(dir string) (bool, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && unescapeMountinfo(f[4]) == dir {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-func unescapeMountinfo(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
-}
-
 // oneLine folds an error message onto one line: a failure is one line on
 // stderr, and some errors (go-fuse's) carry newlines.
 func oneLine(err error) string {

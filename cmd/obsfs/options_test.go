@@ -670,19 +670,6 @@ func TestCheckMountpoint(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/mnt/a\040b`:        "/mnt/a b",
-		`/mnt/tab\011nl\012`: "/mnt/tab\tnl\n",
-		`/mnt/back\134slash`: `/mnt/back\slash`,
-		`/plain`:             "/plain",
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestOneLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain":                             "plain",

@@ -147,48 +147,6 @@ func findTarget(arg string, o statusOptions) (statusTarget, error) {
 	return t, fmt.Errorf("no control socket for the mount on %s at %s: is it an obsfs mount? If it was mounted with --state-dir, pass the same --state-dir", m.dir, strings.Join(candidates, " or "))
 }
 
-// mountEntry is a line of /proc/self/mountinfo.
-type mountEntry struct {
-	dir, fstype string
-	uid         int // FUSE's user_id, -1 if absent
-}
-
-// mountOf returns the mount that holds path (absolute, clean): the one
-// with the longest mountpoint that is path or one of its parents.
-func mountOf(path string) (mountEntry, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return mountEntry{}, err
-	}
-	return mountIn(string(data), path)
-}
-
-// mountIn is mountOf on the text of a mountinfo file.
-func mountIn(mountinfo, path string) (mountEntry, error) {
-	best := mountEntry{uid: -1}
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 3 {
-			continue
-		}
-		dir := unescapeMountinfo(f[4])
-		if !(path == dir || dir == "/" || strings.HasPrefix(path, dir+"/")) || len(dir) < len(best.dir) {
-			continue
-		}
-		best = mountEntry{dir: dir, fstype: g[0], uid: -1}
-		for _, opt := range strings.Split(g[2], ",") {
-			if v, ok := strings.CutPrefix(opt, "user_id="); ok {
-				best.uid, _ = strconv.Atoi(v)
-			}
-		}
-	}
-	if best.dir == "" {
-		return best, fmt.Errorf("%s is in no mount", path)
-	}
-	return best, nil
-}
-
 // ask sends one request and turns every way it can fail into one line.
 func ask(t statusTarget, req controlRequest) (*controlReply, error) {
 	r, err := askControl(t.socket, req, 10*time.Second)

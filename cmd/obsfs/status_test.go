@@ -29,7 +29,7 @@ func TestAllowed(t *testing.T) {
 	}
 }
 
-const mountinfo = `22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+const mountTable = `22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
 48 22 0:43 / /mnt/my\040bucket rw,nosuid,nodev,relatime - fuse.obsfs obsfs#b rw,user_id=1000,group_id=1000
 49 48 0:44 / /mnt/my\040bucket/inner rw - tmpfs tmpfs rw
 `
@@ -45,7 +45,7 @@ func TestMountIn(t *testing.T) {
 		{"/mnt/my bucketx", "/", "ext4", -1},
 		{"/home", "/", "ext4", -1},
 	} {
-		m, err := mountIn(mountinfo, c.path)
+		m, err := mountIn(strings.NewReader(mountTable), c.path)
 		if err != nil || m.dir != c.dir || m.fstype != c.fstype || m.uid != c.uid {
 			t.Errorf("mountIn(%q) = %+v, %v; want %s %s uid %d", c.path, m, err, c.dir, c.fstype, c.uid)
 		}

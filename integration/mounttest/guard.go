@@ -175,21 +175,14 @@ func fire(t testing.TB, dir string, conn int, opts GuardOptions, nearDeadline bo
 // its minor device number, from /proc/self/mountinfo (which, unlike stat,
 // asks the server nothing).
 func fuseConnection(dir string) (int, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	m, ok, err := MountInfo(dir)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
-			var major, minor int
-			if _, err := fmt.Sscanf(f[2], "%d:%d", &major, &minor); err != nil {
-				return 0, fmt.Errorf("mountinfo device %q: %v", f[2], err)
-			}
-			return minor, nil
-		}
+	if !ok {
+		return 0, fmt.Errorf("%s is not a mount point", dir)
 	}
-	return 0, fmt.Errorf("%s is not a mount point", dir)
+	return m.Minor, nil
 }
 
 // fusectl is where the kernel's FUSE control filesystem is mounted: a

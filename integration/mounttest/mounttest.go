@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/obsclient"
 )
@@ -509,17 +510,20 @@ func LeftoverGoroutines(log string) string {
 	return ""
 }
 
-// IsMountPoint reports whether dir is a mount point (/proc/self/mountinfo).
+// IsMountPoint reports whether dir is a mount point, from
+// /proc/self/mountinfo (stat would ask the mount's server, which may be
+// dead or hung).
 func IsMountPoint(dir string) (bool, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
+	_, ok, err := MountInfo(dir)
+	return ok, err
+}
+
+// MountInfo returns the entry of /proc/self/mountinfo for the mount on
+// dir (the last one mounted there), and whether there is one.
+func MountInfo(dir string) (*mountinfo.Info, bool, error) {
+	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
+	if err != nil || len(ms) == 0 {
+		return nil, false, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ms[len(ms)-1], true, nil
 }
