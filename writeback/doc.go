@@ -58,6 +58,18 @@
 // for metrics: parts in flight, write-buffer use and waits, early commits,
 // open uploads, cache hits and misses.
 //
+// Lock order, outermost first: the fs node locks (fs/doc.go: FS.renameMu,
+// fileNode.mu, dirNode.mu; fs calls a File with its node's lock held),
+// then File.mu, then File.mu of one of that file's staged parts (a parent
+// calls its staged part's File with its own lock held in truncate; in
+// writeMem and copyStaged it marks the part busy and lets go first), then
+// Stream.mu, then readAhead.mu. Leaves, holding which no other lock is
+// taken: Manager.mu (the set of open files: relieve copies it and lets go
+// before it asks each file), the upload tracker's and the outcomes'
+// locks, and the journal's. Waits for write-buffer space (budget), for an
+// upload slot and for a commit or part in flight happen with File.mu
+// released (cond.Wait in wait.go, or before it is taken).
+//
 // Tests use obsclient/obsfake as the Store and a cache that drops every
 // Set (hostileCache in the tests); model_test.go checks random operation
 // sequences against an in-memory model with injected store failures.
