@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -128,15 +129,11 @@ func DefaultConfig() Config {
 func (c Config) withLogger() Config {
 	if c.Logger == nil {
 		l := logrus.New()
-		l.SetOutput(discard{})
+		l.SetOutput(io.Discard)
 		c.Logger = logrus.NewEntry(l)
 	}
 	return c
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
