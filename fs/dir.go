@@ -70,7 +70,7 @@ func (d *dirNode) key() string {
 func (d *dirNode) cached(name string) (e listEntry, found, known bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.entries == nil || time.Since(d.listed) > d.fsys.cfg.StatCacheTTL {
+	if d.entries == nil || d.fsys.now().Sub(d.listed) > d.fsys.cfg.StatCacheTTL {
 		return listEntry{}, false, false
 	}
 	e, found = d.entries[name]
@@ -142,7 +142,7 @@ func (d *dirNode) finishLooking(begin uint64, entries map[string]listEntry) uint
 				setEntry(entries, name, c.e)
 			}
 		}
-		d.entries, d.listed = entries, time.Now()
+		d.entries, d.listed = entries, d.fsys.now()
 		d.gen++
 	}
 	// Only the listings still asking need the changes made since they began.
@@ -418,7 +418,7 @@ type listingStream struct {
 func (s *listingStream) Next() (fuse.DirEntry, syscall.Errno) {
 	s.d.mu.Lock()
 	if s.d.gen == s.gen {
-		s.d.listed = time.Now()
+		s.d.listed = s.d.fsys.now()
 	}
 	s.d.mu.Unlock()
 	return s.DirStream.Next()
@@ -511,7 +511,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, fsys.toErrno("mkdir", key, err)
 	}
 	d.noteEntry(name, &listEntry{dir: true})
-	cd := &dirNode{node: node{fsys: fsys}, a: a, loaded: true, fetched: time.Now(), entries: map[string]listEntry{}, listed: time.Now()}
+	cd := &dirNode{node: node{fsys: fsys}, a: a, loaded: true, fetched: fsys.now(), entries: map[string]listEntry{}, listed: fsys.now()}
 	ch := d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	fillAttr(&out.Attr, a, 4096, ch.StableAttr().Ino)
 	out.SetEntryTimeout(fsys.cfg.StatCacheTTL)
@@ -533,7 +533,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	uid, gid := fsys.caller(ctx)
 	fn := &fileNode{node: node{fsys: fsys}}
 	fn.a = attr{mode: syscall.S_IFREG | mode&0o7777, uid: uid, gid: gid, mtime: time.Now()}
-	fn.fetched, fn.metaLoaded = time.Now(), true
+	fn.fetched, fn.metaLoaded = fsys.now(), true
 	ch := d.NewInode(ctx, fn, fusefs.StableAttr{Mode: syscall.S_IFREG})
 	fh, errno := fn.open(ctx, key, flags, true)
 	if errno != 0 {
@@ -710,7 +710,7 @@ func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.Se
 		return errno
 	}
 	d.mu.Lock()
-	d.a, d.loaded, d.fetched = a, true, time.Now()
+	d.a, d.loaded, d.fetched = a, true, fsys.now()
 	d.mu.Unlock()
 	fillAttr(&out.Attr, a, 4096, d.StableAttr().Ino)
 	out.SetTimeout(fsys.cfg.StatCacheTTL)

@@ -29,14 +29,14 @@ func (fsys *FS) newDirNode(ctx context.Context, key string, e listEntry) (*dirNo
 		return cd, 0 // from a listing: read on the first Getattr
 	}
 	if !e.mark {
-		cd.loaded, cd.fetched = true, time.Now() // implicit: the defaults are its attributes
+		cd.loaded, cd.fetched = true, fsys.now() // implicit: the defaults are its attributes
 		return cd, 0
 	}
 	a, err := fsys.loadMarker(ctx, key, cd.a)
 	if err != nil {
 		return nil, fsys.toErrno("lookup", key, err)
 	}
-	cd.a, cd.loaded, cd.fetched = a, true, time.Now()
+	cd.a, cd.loaded, cd.fetched = a, true, fsys.now()
 	return cd, 0
 }
 
@@ -65,7 +65,7 @@ func (d *dirNode) revalidate(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	d.mu.Lock()
-	fresh := d.loaded && time.Since(d.fetched) <= fsys.cfg.StatCacheTTL
+	fresh := d.loaded && fsys.now().Sub(d.fetched) <= fsys.cfg.StatCacheTTL
 	mtime := d.a.mtime
 	d.mu.Unlock()
 	if fresh {
@@ -77,7 +77,7 @@ func (d *dirNode) revalidate(ctx context.Context) syscall.Errno {
 		return fsys.toErrno("getattr", key, err)
 	}
 	d.mu.Lock()
-	d.a, d.loaded, d.fetched = a, true, time.Now()
+	d.a, d.loaded, d.fetched = a, true, fsys.now()
 	d.mu.Unlock()
 	return 0
 }

@@ -90,10 +90,10 @@ func (n *fileNode) refresh(a attr, e listEntry) {
 	if n.metaLoaded && !e.head && n.etag == e.etag {
 		// A listing says nothing of the metadata the node already knows
 		// for this very version: keep it.
-		n.fetched = time.Now()
+		n.fetched = n.fsys.now()
 		return
 	}
-	n.a, n.size, n.etag, n.exists, n.fetched = a, e.size, e.etag, true, time.Now()
+	n.a, n.size, n.etag, n.exists, n.fetched = a, e.size, e.etag, true, n.fsys.now()
 	n.mtimeSet = a.mtime != e.mtime
 	n.metaLoaded = e.head
 }
@@ -163,7 +163,7 @@ func (n *fileNode) metaLocked() map[string]string {
 // the node knows is older than the stat-cache TTL.
 func (n *fileNode) revalidateLocked(ctx context.Context, key string) syscall.Errno {
 	fsys := n.fsys
-	if !n.exists || n.wf != nil || time.Since(n.fetched) <= fsys.cfg.StatCacheTTL {
+	if !n.exists || n.wf != nil || fsys.now().Sub(n.fetched) <= fsys.cfg.StatCacheTTL {
 		return 0
 	}
 	return n.headLocked(ctx, key)
@@ -184,7 +184,7 @@ func (n *fileNode) headLocked(ctx context.Context, key string) syscall.Errno {
 		n.a = parseMeta(head.Metadata, fsys.defaultFile(head.LastModified))
 		n.mtimeSet = head.Metadata[metaMtime] != ""
 	}
-	n.size, n.etag, n.fetched, n.metaLoaded = head.Size, head.ETag, time.Now(), true
+	n.size, n.etag, n.fetched, n.metaLoaded = head.Size, head.ETag, fsys.now(), true
 	n.seen = seen // mu was held all along: nothing changed the node meanwhile
 	fsys.rememberMeta(key, head.ETag, n.a)
 	return 0
@@ -285,7 +285,7 @@ func (n *fileNode) flushLocked(ctx context.Context, key string) syscall.Errno {
 		return fsys.toErrno("flush", key, err)
 	}
 	ver := wf.Version()
-	n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, ver.Exists, time.Now()
+	n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, ver.Exists, fsys.now()
 	n.changedLocked(key)
 	if !maps.Equal(wf.CommittedMeta(), meta) {
 		// The upload began before the attributes last changed.
@@ -325,7 +325,7 @@ func (n *fileNode) persistMetaLocked(ctx context.Context, key string) syscall.Er
 			return fsys.toErrno("setattr", key, err)
 		}
 	}
-	n.fetched = time.Now()
+	n.fetched = fsys.now()
 	n.changedLocked(key)
 	fsys.rememberMeta(key, n.etag, n.a)
 	return 0
@@ -416,7 +416,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.S
 				return fsys.toErrno("truncate", key, err)
 			}
 			ver := wf.Version()
-			n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, time.Now()
+			n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, fsys.now()
 			n.changedLocked(key)
 			fsys.rememberMeta(key, n.etag, n.a)
 		}
@@ -655,7 +655,7 @@ func (n *fileNode) releaseLocked(ctx context.Context) {
 	if err := n.wf.Close(); err != nil {
 		n.fsys.toErrno("release", key, err)
 	} else if ver := n.wf.Version(); ver.Exists {
-		n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, time.Now()
+		n.size, n.etag, n.exists, n.fetched = ver.Size, ver.ETag, true, n.fsys.now()
 		n.changedLocked(key)
 		n.fsys.rememberMeta(key, n.etag, n.a)
 	}

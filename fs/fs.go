@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -74,6 +75,10 @@ type Config struct {
 	// listing ("list", prefix) or a lookup's probe ("probe", key), before
 	// the answer is used: tests hold it there to force an interleaving.
 	afterLook func(op, key string)
+	// now, if set (tests only), is the mount's clock instead of time.Now
+	// (FS.now): tests advance it past the stat-cache TTL instead of
+	// sleeping.
+	now func() time.Time
 }
 
 // StagingDir is the directory, at the mount's root, where the write-back
@@ -124,15 +129,11 @@ func DefaultConfig() Config {
 func (c Config) withLogger() Config {
 	if c.Logger == nil {
 		l := logrus.New()
-		l.SetOutput(discard{})
+		l.SetOutput(io.Discard)
 		c.Logger = logrus.NewEntry(l)
 	}
 	return c
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
@@ -184,7 +185,9 @@ type FS struct {
 	// request is being killed (opctx.go); a field so that tests can fake
 	// it.
 	dying func(pid, uid uint32) bool
-	// now is the clock of remembered read failures.
+	// now is the clock of the stat cache's TTL (fileNode.fetched,
+	// dirNode.fetched and listed) and of remembered read failures;
+	// Config.now in tests, time.Now otherwise.
 	now func() time.Time
 	// clock orders what the store answered against what this mount
 	// changed: a listing or HEAD is stamped with a tick taken before it
@@ -219,6 +222,9 @@ func New(store Bucket, wb *writeback.Manager, cfg Config) (*FS, error) {
 	}
 	fsys := &FS{cfg: cfg, store: store, wb: wb, log: cfg.Logger, meta: mc, self: uint32(os.Getuid()),
 		now: time.Now}
+	if cfg.now != nil {
+		fsys.now = cfg.now
+	}
 	fsys.dying = func(pid, uid uint32) bool { return callerDying(pid, uid, fsys.self) }
 	fsys.root = &dirNode{node: node{fsys: fsys}, loaded: true}
 	fsys.root.a = attr{mode: syscall.S_IFDIR | cfg.DirMode, uid: cfg.UID, gid: cfg.GID, mtime: time.Now()}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -742,14 +743,59 @@ func TestSymlink(t *testing.T) {
 	}
 }
 
+// fakeClock is a mount's clock (Config.now) that moves only when told.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Unix(1_000_000, 0).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestExternalChangeIsNotServedStale: a change made by another client is
+// seen once the stat-cache TTL has passed on the mount's clock, and not
+// before: the listing and the node's attributes are both trusted for the
+// TTL. The kernel keeps entries and attributes for the same TTL in real
+// time; the test drops them (as memory pressure may) so that each stat
+// reaches the mount, whose own cache is what is checked.
 func TestExternalChangeIsNotServedStale(t *testing.T) {
-	m := mount(t, nil, func(c *Config) { c.StatCacheTTL = 200 * time.Millisecond })
+	clock := newFakeClock()
+	m := mount(t, nil, func(c *Config) { c.StatCacheTTL = time.Hour; c.now = clock.Now })
 	m.put(t, "ext", []byte("version one"), nil)
+	if _, err := os.ReadDir(m.dir); err != nil { // a listing, which lookups then trust
+		t.Fatal(err)
+	}
 	if got, err := os.ReadFile(m.path("ext")); err != nil || string(got) != "version one" {
 		t.Fatalf("%q %v", got, err)
 	}
+	// An open file is served as it is open, TTL or not: wait for the
+	// RELEASE that follows close(2).
+	waitReleased(t, m.fileNodeOf(t, "ext"))
 	m.put(t, "ext", []byte("version two, longer"), nil)
-	time.Sleep(300 * time.Millisecond)
+	forget := func() {
+		t.Helper()
+		if n := m.fsys.root.GetChild("ext"); n != nil { // else the kernel forgot the inode already
+			if errno := n.NotifyContent(-1, 0); errno != 0 { // attributes only
+				t.Fatalf("invalidating the kernel's attributes: %v", errno)
+			}
+		}
+		if errno := m.fsys.root.NotifyEntry("ext"); errno != 0 && errno != syscall.ENOENT { // ENOENT: not cached
+			t.Fatalf("invalidating the kernel's entry: %v", errno)
+		}
+	}
+	forget()
+	clock.Advance(time.Hour - time.Second)
+	if st, err := os.Stat(m.path("ext")); err != nil || st.Size() != int64(len("version one")) {
+		t.Fatalf("within the TTL: stat %v, %v; want the cached size %d", st, err, len("version one"))
+	}
+	forget()
+	clock.Advance(2 * time.Second)
+	if st, err := os.Stat(m.path("ext")); err != nil || st.Size() != int64(len("version two, longer")) {
+		t.Fatalf("past the TTL: stat %v, %v; want the new size %d", st, err, len("version two, longer"))
+	}
 	if got, err := os.ReadFile(m.path("ext")); err != nil || string(got) != "version two, longer" {
 		t.Fatalf("after an external change: %q %v", got, err)
 	}

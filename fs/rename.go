@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"syscall"
-	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -167,7 +166,7 @@ func (n *fileNode) renameTo(ctx context.Context, srcKey, dstKey string) syscall.
 		if err != nil {
 			return fsys.toErrno("rename", srcKey, err)
 		}
-		n.etag, n.fetched, n.seen = etag, time.Now(), fsys.tick()
+		n.etag, n.fetched, n.seen = etag, fsys.now(), fsys.tick()
 		fsys.rememberMeta(dstKey, etag, n.a)
 		if n.wf == nil {
 			return 0

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/obsfs/obsfs/obsclient"
@@ -261,7 +260,7 @@ func (d *dirNode) changeXattr(ctx context.Context, name string, data []byte, fla
 		return errno
 	}
 	d.mu.Lock()
-	d.a, d.loaded, d.fetched = a, true, time.Now()
+	d.a, d.loaded, d.fetched = a, true, d.fsys.now()
 	d.mu.Unlock()
 	return 0
 }

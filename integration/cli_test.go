@@ -290,7 +290,7 @@ func TestCLIMountOptions(t *testing.T) {
 	dir := mountDir(t)
 	logPath := filepath.Join(t.TempDir(), "obsfs.log")
 	opts := "rw,nosuid,nodev,_netdev,noauto,x-systemd.automount,endpoint=" + srv.Endpoint +
-		",retries=2,stat_cache_ttl=1s,log_file=" + logPath
+		",retries=2,stat_cache_ttl=0s,log_file=" + logPath
 	pid := daemonMount(t, mounttest.Environ(srv), dir, logPath, bucket, dir, "-o", opts)
 
 	m := outOfBand(t, srv, bucket)
@@ -300,22 +300,23 @@ func TestCLIMountOptions(t *testing.T) {
 	if got := m.Object(t, "via-mount-o"); string(got) != "fstab" {
 		t.Fatalf("object is %q", got)
 	}
-	// stat_cache_ttl=1s took effect: an object written out of band shows
-	// in the listing once a second has passed.
+	// stat_cache_ttl=0s took effect: a name looked up and not found, then
+	// written out of band, is found by the next lookup (the default TTL,
+	// 5 s, would answer from the cached listing and the kernel's negative
+	// entry).
 	if _, err := os.ReadDir(dir); err != nil {
 		t.Fatal(err)
+	}
+	oob := filepath.Join(dir, "out-of-band")
+	if _, err := os.Stat(oob); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat before the object exists: %v, want ENOENT", err)
 	}
 	if _, err := m.Client.PutObject(t.Context(), &obsclient.PutObjectInput{Bucket: bucket, Key: "out-of-band",
 		Body: strings.NewReader("oob")}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == "out-of-band" }) {
-		t.Errorf("an object written out of band is not listed 1.5 s later with stat_cache_ttl=1s")
+	if st, err := os.Stat(oob); err != nil || st.Size() != 3 {
+		t.Errorf("an object written out of band is not found at once with stat_cache_ttl=0s: %v, %v", st, err)
 	}
 	unmountDaemon(t, dir, pid, logPath)
 	m.RequireNoUploads(t)

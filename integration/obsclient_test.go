@@ -384,8 +384,9 @@ func TestAbortMultipartUpload(t *testing.T) {
 	}
 }
 
-// TestUploadPartFromSourceFile uploads a file as the seed's uploadPart does:
-// slices [Offset, Offset+PartSize) of SourceFile, the last one shorter.
+// TestUploadPartFromSourceFile uploads a file in parts read from
+// SourceFile: each part is [Offset, Offset+PartSize) of it, the last one
+// shorter.
 func TestUploadPartFromSourceFile(t *testing.T) {
 	t.Parallel()
 	s := server(t, miniotest.Options{})

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -259,7 +260,7 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		l := logrus.New()
-		l.Out = discard{}
+		l.Out = io.Discard
 		c.Logger = logrus.NewEntry(l)
 	}
 	if c.Now == nil {
@@ -270,10 +271,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Validate reports the first problem with c (after defaults are applied), or
 // nil. Its messages never contain secrets.

@@ -84,7 +84,8 @@ func (e *RetryError) Unwrap() []error {
 	return errs
 }
 
-// Error is a failure reported by the service: the seed's CommonMsg. It is
+// Error is a failure reported by the service: its status, error code and
+// message, and the IDs that locate the request in the service's logs. It is
 // built from the status line, the XML <Error> body (which may arrive inside a
 // 200 response) and the response headers of either dialect.
 type Error struct {

@@ -78,7 +78,7 @@ func (c *Client) InitiateMultipartUpload(ctx context.Context, in *InitiateMultip
 	return out, nil
 }
 
-// UploadPartInput is the seed's uploadPart contract in Go form.
+// UploadPartInput is one part of a multipart upload, for UploadPart.
 //
 // The part's bytes come from Body, or from SourceFile starting at Offset, or
 // neither (a 0-byte part); Body and SourceFile are exclusive. PartSize
@@ -116,7 +116,9 @@ type UploadPartInput struct {
 	SseCKey    string
 }
 
-// UploadPartOutput is the seed's InterfaceResult for uploadPart.
+// UploadPartOutput is what UploadPart returns: the part's ETag (for
+// CompleteMultipartUpload), the request ID, and the encryption the service
+// reports for the part.
 type UploadPartOutput struct {
 	RequestID  string
 	ETag       string // as returned, quoted

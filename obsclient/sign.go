@@ -179,12 +179,12 @@ func canonicalResourceV2(sig Signature, resourcePath, rawQuery string) string {
 //
 //	VERB \n Content-MD5 \n Content-Type \n Date \n CanonicalizedHeaders CanonicalizedResource
 //
-// dateOrExpires is the Date header value (or, in query auth, the Expires
-// Unix time); it is replaced by "" when a <prefix>date header is present.
+// date is the Date header value; it is replaced by "" when a <prefix>date
+// header is present.
 // CanonicalizedHeaders are the headers with the dialect prefix, names
 // lowercased and sorted, values trimmed and comma-joined, each line ending in
 // "\n".
-func stringToSignV2(sig Signature, method string, h http.Header, dateOrExpires, canonicalResource string) string {
+func stringToSignV2(sig Signature, method string, h http.Header, date, canonicalResource string) string {
 	prefix := sig.headerPrefix()
 	type kv struct{ k, v string }
 	var ext []kv
@@ -201,7 +201,7 @@ func stringToSignV2(sig Signature, method string, h http.Header, dateOrExpires, 
 	}
 	sort.Slice(ext, func(i, j int) bool { return ext[i].k < ext[j].k })
 	if h.Get(prefix+"date") != "" {
-		dateOrExpires = ""
+		date = ""
 	}
 	var b strings.Builder
 	b.WriteString(method)
@@ -210,7 +210,7 @@ func stringToSignV2(sig Signature, method string, h http.Header, dateOrExpires, 
 	b.WriteByte('\n')
 	b.WriteString(h.Get("Content-Type"))
 	b.WriteByte('\n')
-	b.WriteString(dateOrExpires)
+	b.WriteString(date)
 	b.WriteByte('\n')
 	for _, e := range ext {
 		b.WriteString(e.k)
@@ -394,51 +394,4 @@ func resourcePathV2(bucket, wirePath string, pathStyle bool) string {
 		return wirePath
 	}
 	return "/" + bucket + wirePath
-}
-
-// presignV2 returns the query parameters of an OBS/V2 query-authenticated
-// URL (reference §2.5): AccessKeyId (AWSAccessKeyId in V2), Expires and
-// Signature, plus the security token, which is itself a sub-resource.
-// rawQuery is the request's own query (sub-resources).
-func (s *signer) presignV2(method, resourcePath, rawQuery string, expires time.Time) url.Values {
-	q := url.Values{}
-	if rawQuery != "" {
-		for _, p := range parseRawQuery(rawQuery) {
-			q.Add(p.key, p.value)
-		}
-	}
-	if s.token != "" {
-		q.Set(s.sig.headerPrefix()+"security-token", s.token)
-	}
-	exp := formatInt(expires.Unix())
-	sts := stringToSignV2(s.sig, method, http.Header{}, exp, canonicalResourceV2(s.sig, resourcePath, encodeQuery(q)))
-	akName := "AWSAccessKeyId"
-	if s.sig == SignatureOBS {
-		akName = "AccessKeyId"
-	}
-	q.Set(akName, s.accessKey)
-	q.Set("Expires", exp)
-	q.Set("Signature", signatureV2(s.secretKey, sts))
-	return q
-}
-
-// presignV4 returns the query of a V4 pre-signed URL for a request signing
-// only the host header, with an UNSIGNED-PAYLOAD hash.
-func (s *signer) presignV4(method, host, canonicalURI, rawQuery string, now time.Time, expires time.Duration) string {
-	q := url.Values{}
-	for _, p := range parseRawQuery(rawQuery) {
-		q.Add(p.key, p.value)
-	}
-	q.Set("X-Amz-Algorithm", v4Algorithm)
-	q.Set("X-Amz-Credential", s.accessKey+"/"+v4Scope(now, s.region))
-	q.Set("X-Amz-Date", now.UTC().Format(v4TimeFormat))
-	q.Set("X-Amz-Expires", formatInt(int64(expires/time.Second)))
-	q.Set("X-Amz-SignedHeaders", "host")
-	if s.token != "" {
-		q.Set("X-Amz-Security-Token", s.token)
-	}
-	raw := canonicalQueryV4(encodeQuery(q))
-	cr := canonicalRequestV4(method, canonicalURI, raw, host, http.Header{}, []string{"host"}, unsignedPayload)
-	sig := signatureV4(s.secretKey, now, s.region, stringToSignV4(now, s.region, cr))
-	return raw + "&X-Amz-Signature=" + sig
 }

@@ -21,8 +21,8 @@ const (
 	// MaxPartSize is the maximum size of one part, and of one PutObject or
 	// copy (5 GB).
 	MaxPartSize = 5 << 30
-	// DefaultUploadPartSize is the seed's default PartSize for UploadPart
-	// from a SourceFile.
+	// DefaultUploadPartSize is the PartSize of an UploadPart from a
+	// SourceFile when PartSize is 0: the smallest part (MinPartSize).
 	DefaultUploadPartSize = 102400
 	// MaxKeyLength is the maximum object key length in bytes.
 	MaxKeyLength = 1024
@@ -127,7 +127,8 @@ func validateContentMD5(s string) error {
 	return nil
 }
 
-// SSE holds server-side-encryption parameters in the seed's form.
+// SSE holds the server-side-encryption parameters of a request: SSE-KMS
+// or SSE-C, not both, and only over HTTPS (validate).
 type SSE struct {
 	// SseKms enables SSE-KMS: only "kms" is accepted (sent as "aws:kms" in
 	// the V2/V4 dialects). SseKmsKey optionally names the master key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,7 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		l := logrus.New()
-		l.SetOutput(discardWriter{})
+		l.SetOutput(io.Discard)
 		c.Logger = logrus.NewEntry(l)
 	}
 	if c.AbortTimeout == 0 {
@@ -114,10 +115,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-type discardWriter struct{}
-
-func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // Validate reports the first problem with c after defaults are applied.
 func (c Config) Validate() error {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/user"
@@ -279,7 +280,7 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 	if extra != nil {
 		extra(fl)
 	}
-	fl.SetOutput(discardWriter{})
+	fl.SetOutput(io.Discard)
 	expanded, err := expandMountOptions(args)
 	if err != nil {
 		return nil, err
@@ -408,10 +409,6 @@ func endpointHost(endpoint string) string {
 	}
 	return strings.ToLower(endpoint)
 }
-
-type discardWriter struct{}
-
-func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // credentials returns the access key, secret key and token: from
 // --passwd-file, else OBS_* variables, else AWS_* variables.
