@@ -8,6 +8,25 @@
 //
 // Faults: set Fault to fail, delay or observe any call. Integration tests
 // use a real MinIO instead (see integration/).
+//
+// Conformance: the suite in obsclient/storetest runs against this fake
+// (TestConformance) and against MinIO (integration's TestStoreConformance)
+// and holds both to one behaviour: ETags (MD5 for PUT, copies and parts;
+// MD5-of-MD5s-N for Complete), range answers, refusal codes, metadata,
+// listing order and pagination, Last-Modified in milliseconds in listings
+// and whole seconds from HEAD and GET. Deliberate differences from MinIO,
+// where the fake answers as S3 and OBS do:
+//   - HeadObject of a missing key fails with code NotFound (a bare 404, as
+//     OBS and S3 send it); MinIO names it NoSuchKey in a header.
+//   - An object d and keys under d/ are all listed; MinIO hides the keys
+//     under d/.
+//   - Listings continue after a page that ends at a key d/ that is also an
+//     object; MinIO ends the listing there.
+//   - ListMultipartUploads is sorted by key and upload ID, honours
+//     MaxUploads and takes Prefix as a prefix; MinIO lists in initiation
+//     order, in one page, and takes Prefix as one exact key.
+//
+// The bucket name is ignored: a Store is one bucket.
 package obsfake
 
 import (
@@ -257,8 +276,13 @@ func (s *Store) UploadPartCopy(ctx context.Context, in *obsclient.UploadPartCopy
 	}
 	data := src.data
 	if r := in.SourceRange; r != nil {
-		if r.End >= int64(len(data)) || r.Start > r.End || r.Start < 0 {
+		// As MinIO: a range starting past the end is unsatisfiable, one
+		// ending past it invalid.
+		if r.Start >= int64(len(data)) {
 			return nil, s.errLocked(416, "InvalidRange", "The requested range is not satisfiable")
+		}
+		if r.End >= int64(len(data)) || r.Start > r.End || r.Start < 0 {
+			return nil, s.errLocked(400, "InvalidArgument", "Range specified is not valid for source object")
 		}
 		data = data[r.Start : r.End+1]
 	}
@@ -301,7 +325,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.Compl
 		h.Write(raw)
 	}
 	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(in.Parts)))
-	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, mtime: s.now(), uploadID: in.UploadID}
+	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, mtime: s.mtimeLocked(), uploadID: in.UploadID}
 	delete(s.uploads, in.UploadID)
 	return &obsclient.CompleteMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
 }
@@ -401,12 +425,18 @@ func (s *Store) PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*o
 	}
 	s.bytesIn += int64(len(data))
 	etag := quote(md5hex(data))
-	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: in.ContentType, mtime: s.now()}
+	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: in.ContentType, mtime: s.mtimeLocked()}
 	return &obsclient.PutObjectOutput{RequestID: s.reqIDLocked(), ETag: etag}, nil
 }
 
+// mtimeLocked is the modification time of an object written now, in the
+// millisecond precision of a listing. Called with mu held.
+func (s *Store) mtimeLocked() time.Time { return s.now().Truncate(time.Millisecond) }
+
+// infoLocked describes an object as HEAD and GET do: their Last-Modified
+// header has whole seconds. Called with mu held.
 func (s *Store) infoLocked(key string, o *object) obsclient.ObjectInfo {
-	return obsclient.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime,
+	return obsclient.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime.Truncate(time.Second),
 		ContentType: o.ctype, Metadata: copyMeta(o.meta)}
 }
 
@@ -503,8 +533,11 @@ func (s *Store) CopyObject(ctx context.Context, in *obsclient.CopyObjectInput) (
 	}
 	data := append([]byte(nil), src.data...)
 	s.bytesCp += int64(len(data))
-	s.objects[in.Key] = &object{data: data, etag: src.etag, meta: meta, ctype: ctype, mtime: s.now()}
-	return &obsclient.CopyObjectOutput{RequestID: s.reqIDLocked(), ETag: src.etag, LastModified: s.now()}, nil
+	// The copy is a single-part object even if the source was not.
+	etag := quote(md5hex(data))
+	o := &object{data: data, etag: etag, meta: meta, ctype: ctype, mtime: s.mtimeLocked()}
+	s.objects[in.Key] = o
+	return &obsclient.CopyObjectOutput{RequestID: s.reqIDLocked(), ETag: etag, LastModified: o.mtime}, nil
 }
 
 // ListObjects lists keys under a prefix, rolling up at the delimiter.
