@@ -78,6 +78,7 @@ type object struct {
 type mpu struct {
 	key       string
 	meta      map[string]string
+	ctype     string
 	parts     map[int]*part
 	initiated time.Time
 }
@@ -203,6 +204,15 @@ func checkMD5(p []byte, given string) bool {
 	return base64.StdEncoding.EncodeToString(sum[:]) == given
 }
 
+// contentType is the type a store records for an object written with
+// type t: S3 and MinIO default it to binary/octet-stream.
+func contentType(t string) string {
+	if t == "" {
+		return "binary/octet-stream"
+	}
+	return t
+}
+
 func copyMeta(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
@@ -223,7 +233,7 @@ func (s *Store) InitiateMultipartUpload(ctx context.Context, in *obsclient.Initi
 	defer s.mu.Unlock()
 	s.seq++
 	id := fmt.Sprintf("fake-upload-%06d-%s", s.seq, strings.Repeat("x", 40))
-	s.uploads[id] = &mpu{key: in.Key, meta: copyMeta(in.Metadata), parts: map[int]*part{}, initiated: s.now()}
+	s.uploads[id] = &mpu{key: in.Key, meta: copyMeta(in.Metadata), ctype: contentType(in.ContentType), parts: map[int]*part{}, initiated: s.now()}
 	return &obsclient.InitiateMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, UploadID: id}, nil
 }
 
@@ -325,7 +335,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.Compl
 		h.Write(raw)
 	}
 	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(in.Parts)))
-	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, mtime: s.mtimeLocked(), uploadID: in.UploadID}
+	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, ctype: u.ctype, mtime: s.mtimeLocked(), uploadID: in.UploadID}
 	delete(s.uploads, in.UploadID)
 	return &obsclient.CompleteMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
 }
@@ -349,7 +359,7 @@ func (s *Store) ListParts(ctx context.Context, in *obsclient.ListPartsInput) (*o
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.uploads[in.UploadID]
-	if !ok {
+	if !ok || u.key != in.Key {
 		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
 	}
 	nums := make([]int, 0, len(u.parts))
@@ -363,7 +373,7 @@ func (s *Store) ListParts(ctx context.Context, in *obsclient.ListPartsInput) (*o
 	if max == 0 {
 		max = 1000
 	}
-	out := &obsclient.ListPartsOutput{Bucket: "", Key: u.key, UploadID: in.UploadID}
+	out := &obsclient.ListPartsOutput{Bucket: in.Bucket, Key: u.key, UploadID: in.UploadID}
 	for i, n := range nums {
 		if i == max {
 			out.IsTruncated = true
@@ -425,7 +435,7 @@ func (s *Store) PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*o
 	}
 	s.bytesIn += int64(len(data))
 	etag := quote(md5hex(data))
-	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: in.ContentType, mtime: s.mtimeLocked()}
+	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: contentType(in.ContentType), mtime: s.mtimeLocked()}
 	return &obsclient.PutObjectOutput{RequestID: s.reqIDLocked(), ETag: etag}, nil
 }
 
@@ -529,7 +539,7 @@ func (s *Store) CopyObject(ctx context.Context, in *obsclient.CopyObjectInput) (
 	}
 	meta, ctype := src.meta, src.ctype
 	if in.MetadataDirective == obsclient.MetadataReplace {
-		meta, ctype = copyMeta(in.Metadata), in.ContentType
+		meta, ctype = copyMeta(in.Metadata), contentType(in.ContentType)
 	}
 	data := append([]byte(nil), src.data...)
 	s.bytesCp += int64(len(data))

@@ -186,7 +186,7 @@ func (e *env) absent(t *testing.T, key string) {
 
 func (e *env) initiate(t *testing.T, key string, meta map[string]string) string {
 	t.Helper()
-	out, err := e.s.InitiateMultipartUpload(e.ctx, &obsclient.InitiateMultipartUploadInput{Bucket: e.b, Key: key, Metadata: meta})
+	out, err := e.s.InitiateMultipartUpload(e.ctx, &obsclient.InitiateMultipartUploadInput{Bucket: e.b, Key: key, Metadata: meta, ContentType: "text/x-obsfs"})
 	if err != nil {
 		t.Fatalf("InitiateMultipartUpload %q: %v", key, err)
 	}
@@ -329,10 +329,10 @@ func testMetadata(t *testing.T, e *env) {
 	if !mapsEqual(g.Metadata, want) || g.ContentType != "application/x-directory" {
 		t.Errorf("GetObject: metadata %v type %q, want %v application/x-directory", g.Metadata, g.ContentType, want)
 	}
-	// Without a type the store assigns one; obsfs only needs it stable.
+	// Without a type the store records S3's default.
 	e.put(t, "plain", []byte("x"), nil)
-	if h := e.head(t, "plain"); len(h.Metadata) != 0 {
-		t.Errorf("HeadObject of an object without metadata: %v", h.Metadata)
+	if h := e.head(t, "plain"); len(h.Metadata) != 0 || h.ContentType != "binary/octet-stream" {
+		t.Errorf("HeadObject of an object without metadata or type: metadata %v type %q, want none and binary/octet-stream", h.Metadata, h.ContentType)
 	}
 }
 
@@ -567,6 +567,7 @@ func testMultipart(t *testing.T, e *env) {
 	e.part(t, "big file", id, 2, []byte("first version of part 2"))
 	c2 := e.part(t, "big file", id, 2, p2)
 	c1 := e.part(t, "big file", id, 1, p1)
+	e.part(t, "big file", id, 3, []byte("a part left out of Complete is discarded"))
 	e.absent(t, "big file")
 	out := e.complete(t, "big file", id, c1, c2)
 	want := multipartETag(p1, p2)
@@ -577,8 +578,8 @@ func testMultipart(t *testing.T, e *env) {
 		t.Errorf("ExpectedMultipartETag: %s %v, want %s", exp, ok, want)
 	}
 	h := e.head(t, "big file")
-	if h.Size != int64(len(p1)+len(p2)) || h.ETag != out.ETag || !mapsEqual(h.Metadata, meta) {
-		t.Errorf("HeadObject: size %d ETag %s metadata %v, want %d %s %v", h.Size, h.ETag, h.Metadata, len(p1)+len(p2), out.ETag, meta)
+	if h.Size != int64(len(p1)+len(p2)) || h.ETag != out.ETag || !mapsEqual(h.Metadata, meta) || h.ContentType != "text/x-obsfs" {
+		t.Errorf("HeadObject: size %d ETag %s metadata %v type %q, want %d %s %v text/x-obsfs", h.Size, h.ETag, h.Metadata, h.ContentType, len(p1)+len(p2), out.ETag, meta)
 	}
 	e.want(t, "big file", append(slices.Clip(p1), p2...))
 	// A range across the part boundary.
@@ -637,9 +638,17 @@ func testCompleteRefused(t *testing.T, e *env) {
 func testUnknownUpload(t *testing.T, e *env) {
 	const key = "u"
 	id := e.initiate(t, key, nil)
-	e.part(t, key, id, 1, []byte("x"))
+	c := e.part(t, key, id, 1, []byte("x"))
+	// An upload ID is valid only with its own key.
+	_, err := e.s.UploadPart(e.ctx, &obsclient.UploadPartInput{Bucket: e.b, Key: "other", UploadID: id, PartNumber: 1, Body: strings.NewReader("x")})
+	wantError(t, "UploadPart under another key", err, http.StatusNotFound, "NoSuchUpload")
+	_, err = e.s.CompleteMultipartUpload(e.ctx, &obsclient.CompleteMultipartUploadInput{Bucket: e.b, Key: "other", UploadID: id, Parts: []obsclient.CompletedPart{c}})
+	wantError(t, "Complete under another key", err, http.StatusNotFound, "NoSuchUpload")
+	_, err = e.s.ListParts(e.ctx, &obsclient.ListPartsInput{Bucket: e.b, Key: "other", UploadID: id})
+	wantError(t, "ListParts under another key", err, http.StatusNotFound, "NoSuchUpload")
+	e.absent(t, "other")
 	e.abort(t, key, id)
-	_, err := e.s.ListParts(e.ctx, &obsclient.ListPartsInput{Bucket: e.b, Key: key, UploadID: id})
+	_, err = e.s.ListParts(e.ctx, &obsclient.ListPartsInput{Bucket: e.b, Key: key, UploadID: id})
 	wantError(t, "ListParts after Abort", err, http.StatusNotFound, "NoSuchUpload")
 	_, err = e.s.UploadPart(e.ctx, &obsclient.UploadPartInput{Bucket: e.b, Key: key, UploadID: id, PartNumber: 1, Body: strings.NewReader("x")})
 	wantError(t, "UploadPart after Abort", err, http.StatusNotFound, "NoSuchUpload")
@@ -833,8 +842,8 @@ func testCopyObject(t *testing.T, e *env) {
 		t.Fatalf("CopyObject onto itself: %v", err)
 	}
 	h = e.head(t, "src")
-	if !mapsEqual(h.Metadata, repl) || unquote(h.ETag) != md5hex(data) {
-		t.Errorf("copied onto itself: metadata %v ETag %s, want %v and the MD5", h.Metadata, h.ETag, repl)
+	if !mapsEqual(h.Metadata, repl) || unquote(h.ETag) != md5hex(data) || h.ContentType != "binary/octet-stream" {
+		t.Errorf("copied onto itself: metadata %v ETag %s type %q, want %v, the MD5 and binary/octet-stream", h.Metadata, h.ETag, h.ContentType, repl)
 	}
 	e.want(t, "src", data)
 
