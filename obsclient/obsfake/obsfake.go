@@ -4,7 +4,8 @@
 // overwritten, Complete checking part order, ETags and the minimum part
 // size, ranged and conditional GETs, copies with copy-source-if-match,
 // listings with prefix, delimiter and markers. Errors are *obsclient.Error
-// with a request ID, as the real client returns them.
+// with a request ID, as the real client returns them; keys and metadata the
+// client refuses before sending are refused alike (ErrInvalidArgument).
 //
 // Faults: set Fault to fail, delay or observe any call. Integration tests
 // use a real MinIO instead (see integration/).
@@ -12,10 +13,11 @@
 // Conformance: the suite in obsclient/storetest runs against this fake
 // (TestConformance) and against MinIO (integration's TestStoreConformance)
 // and holds both to one behaviour: ETags (MD5 for PUT, copies and parts;
-// MD5-of-MD5s-N for Complete), range answers, refusal codes, metadata,
-// listing order and pagination, Last-Modified in milliseconds in listings
-// and whole seconds from HEAD and GET. Deliberate differences from MinIO,
-// where the fake answers as S3 and OBS do:
+// MD5-of-MD5s-N for Complete), range answers, refusal codes, listing order
+// and pagination, Last-Modified in milliseconds in listings and whole
+// seconds from HEAD and GET, metadata names lowercased and values trimmed
+// of blanks, binary/octet-stream as the default type. Deliberate
+// differences from MinIO, where the fake answers as S3 and OBS do:
 //   - HeadObject of a missing key fails with code NotFound (a bare 404, as
 //     OBS and S3 send it); MinIO names it NoSuchKey in a header.
 //   - An object d and keys under d/ are all listed; MinIO hides the keys
@@ -35,6 +37,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -160,10 +163,40 @@ func (s *Store) enter(ctx context.Context, op string, in any) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("obs %s: %w", op, err)
 	}
+	if err := validate(in); err != nil {
+		return fmt.Errorf("obs %s: %w", op, err)
+	}
 	if s.Fault != nil {
 		if err := s.Fault(op, in); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validate refuses the keys and metadata that *obsclient.Client refuses
+// before sending (errors wrap obsclient.ErrInvalidArgument).
+func validate(in any) error {
+	key := obsclient.ValidateKey
+	switch v := in.(type) {
+	case *obsclient.PutObjectInput:
+		return errors.Join(key(v.Key), obsclient.ValidateMetadata(v.Metadata))
+	case *obsclient.InitiateMultipartUploadInput:
+		return errors.Join(key(v.Key), obsclient.ValidateMetadata(v.Metadata))
+	case *obsclient.CopyObjectInput:
+		return errors.Join(key(v.Key), key(v.SourceKey), obsclient.ValidateMetadata(v.Metadata))
+	case *obsclient.UploadPartCopyInput:
+		return errors.Join(key(v.Key), key(v.SourceKey))
+	case *obsclient.UploadPartInput:
+		return key(v.Key)
+	case *obsclient.CompleteMultipartUploadInput:
+		return key(v.Key)
+	case *obsclient.HeadObjectInput:
+		return key(v.Key)
+	case *obsclient.GetObjectInput:
+		return key(v.Key)
+	case *obsclient.DeleteObjectInput:
+		return key(v.Key)
 	}
 	return nil
 }
@@ -213,13 +246,15 @@ func contentType(t string) string {
 	return t
 }
 
+// copyMeta copies metadata as a store records it: names lowercased,
+// values without the surrounding blanks that HTTP header parsing drops.
 func copyMeta(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[strings.ToLower(k)] = v
+		out[strings.ToLower(k)] = strings.Trim(v, " \t")
 	}
 	return out
 }

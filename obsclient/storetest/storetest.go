@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -70,6 +71,7 @@ func Run(t *testing.T, opts Options, newStore func(t *testing.T) (Store, string)
 		{"BadDigest", testBadDigest},
 		{"Metadata", testMetadata},
 		{"NotFound", testNotFound},
+		{"InvalidInput", testInvalidInput},
 		{"Conditional", testConditional},
 		{"List", testList},
 		{"ListDirMarkers", testListDirMarkers},
@@ -312,8 +314,8 @@ func testBadDigest(t *testing.T, e *env) {
 }
 
 func testMetadata(t *testing.T, e *env) {
-	meta := map[string]string{"mode": "33188", "Mtime": "1700000000.5", "X-Data": "Mixed Case value"}
-	want := map[string]string{"mode": "33188", "mtime": "1700000000.5", "x-data": "Mixed Case value"}
+	meta := map[string]string{"mode": "33188", "Mtime": "1700000000.5", "X-Data": "Mixed Case value", "pad": "  padded  ", "empty": ""}
+	want := map[string]string{"mode": "33188", "mtime": "1700000000.5", "x-data": "Mixed Case value", "pad": "padded", "empty": ""}
 	if _, err := e.s.PutObject(e.ctx, &obsclient.PutObjectInput{Bucket: e.b, Key: "m", Body: strings.NewReader("x"),
 		Metadata: meta, ContentType: "application/x-directory"}); err != nil {
 		t.Fatal(err)
@@ -367,6 +369,36 @@ func testNotFound(t *testing.T, e *env) {
 	defer e.abort(t, "mp", id)
 	_, err = e.s.UploadPartCopy(e.ctx, &obsclient.UploadPartCopyInput{Bucket: e.b, Key: "mp", UploadID: id, PartNumber: 1, SourceBucket: e.b, SourceKey: "missing"})
 	wantError(t, "UploadPartCopy from a missing key", err, http.StatusNotFound, "NoSuchKey")
+}
+
+// testInvalidInput checks that input the client refuses before sending
+// (ErrInvalidArgument) is refused alike.
+func testInvalidInput(t *testing.T, e *env) {
+	for _, c := range []struct {
+		what string
+		key  string
+		meta map[string]string
+	}{
+		{"an empty key", "", nil},
+		{"a key of 1025 bytes", strings.Repeat("k", 1025), nil},
+		{"a key with NUL", "a\x00b", nil},
+		{"a metadata name with a space", "k", map[string]string{"a b": "v"}},
+		{"a metadata value not ASCII", "k", map[string]string{"v": "é"}},
+		{"a metadata value with a newline", "k", map[string]string{"v": "a\nb"}},
+	} {
+		_, err := e.s.PutObject(e.ctx, &obsclient.PutObjectInput{Bucket: e.b, Key: c.key, Body: strings.NewReader("x"), Metadata: c.meta})
+		if !errors.Is(err, obsclient.ErrInvalidArgument) {
+			t.Errorf("PutObject of %s: %v, want ErrInvalidArgument", c.what, err)
+		}
+		_, err = e.s.InitiateMultipartUpload(e.ctx, &obsclient.InitiateMultipartUploadInput{Bucket: e.b, Key: c.key, Metadata: c.meta})
+		if !errors.Is(err, obsclient.ErrInvalidArgument) {
+			t.Errorf("InitiateMultipartUpload of %s: %v, want ErrInvalidArgument", c.what, err)
+		}
+	}
+	// The longest key (MinIO takes no path component over 255 bytes).
+	long := strings.Repeat("123456789/", 102) + "1234"
+	e.put(t, long, []byte("x"), nil)
+	e.want(t, long, []byte("x"))
 }
 
 func testConditional(t *testing.T, e *env) {
