@@ -1,8 +1,7 @@
 // Package obsfake is an in-memory object store with the method set of
 // *obsclient.Client, for unit tests and fault injection. It keeps S3
 // semantics that the mount relies on: multipart uploads whose parts can be
-// overwritten, Complete checking part order, ETags and the minimum part
-// size, ranged and conditional GETs, copies with copy-source-if-match,
+// overwritten, Complete checking part ETags and the minimum part size, ranged and conditional GETs, copies with copy-source-if-match,
 // listings with prefix, delimiter and markers. Errors are *obsclient.Error
 // with a request ID, as the real client returns them; keys and metadata the
 // client refuses before sending are refused alike (ErrInvalidArgument).
@@ -178,6 +177,21 @@ func (s *Store) enter(ctx context.Context, op string, in any) error {
 // before sending (errors wrap obsclient.ErrInvalidArgument).
 func validate(in any) error {
 	key := obsclient.ValidateKey
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", obsclient.ErrInvalidArgument, fmt.Sprintf(format, args...))
+	}
+	part := func(n int) error {
+		if n < 1 || n > obsclient.MaxPartNumber {
+			return invalid("part number %d is outside 1..%d", n, obsclient.MaxPartNumber)
+		}
+		return nil
+	}
+	page := func(n int) error {
+		if n < 0 || n > 1000 {
+			return invalid("page size %d is outside 0..1000", n)
+		}
+		return nil
+	}
 	switch v := in.(type) {
 	case *obsclient.PutObjectInput:
 		return errors.Join(key(v.Key), obsclient.ValidateMetadata(v.Metadata))
@@ -186,19 +200,67 @@ func validate(in any) error {
 	case *obsclient.CopyObjectInput:
 		return errors.Join(key(v.Key), key(v.SourceKey), obsclient.ValidateMetadata(v.Metadata))
 	case *obsclient.UploadPartCopyInput:
-		return errors.Join(key(v.Key), key(v.SourceKey))
+		if r := v.SourceRange; r != nil && (r.Start < 0 || r.End < r.Start) {
+			return invalid("copy source range %d-%d is invalid", r.Start, r.End)
+		}
+		return errors.Join(key(v.Key), key(v.SourceKey), part(v.PartNumber))
 	case *obsclient.UploadPartInput:
-		return key(v.Key)
+		return errors.Join(key(v.Key), part(v.PartNumber))
 	case *obsclient.CompleteMultipartUploadInput:
+		if len(v.Parts) == 0 || len(v.Parts) > obsclient.MaxPartNumber {
+			return invalid("Complete takes 1..%d parts, got %d", obsclient.MaxPartNumber, len(v.Parts))
+		}
+		seen := map[int]bool{}
+		for _, p := range v.Parts {
+			if seen[p.PartNumber] || p.ETag == "" {
+				return invalid("part %d listed twice or without an ETag", p.PartNumber)
+			}
+			seen[p.PartNumber] = true
+			if err := part(p.PartNumber); err != nil {
+				return err
+			}
+		}
 		return key(v.Key)
 	case *obsclient.HeadObjectInput:
 		return key(v.Key)
 	case *obsclient.GetObjectInput:
+		if r := v.Range; r != nil && (r.Start < 0 || r.End >= 0 && r.End < r.Start) {
+			return invalid("range %d-%d is invalid", r.Start, r.End)
+		}
 		return key(v.Key)
 	case *obsclient.DeleteObjectInput:
 		return key(v.Key)
+	case *obsclient.DeleteObjectsInput:
+		if len(v.Objects) == 0 || len(v.Objects) > obsclient.MaxDeleteObjects {
+			return invalid("DeleteObjects takes 1..%d keys, got %d", obsclient.MaxDeleteObjects, len(v.Objects))
+		}
+		for _, o := range v.Objects {
+			if err := key(o.Key); err != nil {
+				return err
+			}
+			if !xmlSafe(o.Key) {
+				return invalid("key %q has a character XML 1.0 cannot carry; use DeleteObject", o.Key)
+			}
+		}
+	case *obsclient.ListObjectsInput:
+		return page(v.MaxKeys)
+	case *obsclient.ListPartsInput:
+		return page(v.MaxParts)
+	case *obsclient.ListMultipartUploadsInput:
+		return page(v.MaxUploads)
 	}
 	return nil
+}
+
+// xmlSafe reports whether s survives an XML 1.0 text node unchanged (as
+// the client's check before DeleteObjects).
+func xmlSafe(s string) bool {
+	for _, r := range s {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF || r == '\uFFFD' {
+			return false
+		}
+	}
+	return true
 }
 
 // reqIDLocked returns a new request ID. Called with mu held.
@@ -277,11 +339,6 @@ func (s *Store) UploadPart(ctx context.Context, in *obsclient.UploadPartInput) (
 	if err := s.enter(ctx, "UploadPart", in); err != nil {
 		return nil, err
 	}
-	if in.PartNumber < 1 || in.PartNumber > obsclient.MaxPartNumber {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return nil, s.errLocked(400, "InvalidArgument", "part number out of range")
-	}
 	data, err := readBody(in.Body)
 	if err != nil {
 		return nil, fmt.Errorf("obs UploadPart: reading body: %w", err)
@@ -349,27 +406,24 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.Compl
 	if !ok || u.key != in.Key {
 		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
 	}
-	if len(in.Parts) == 0 {
-		return nil, s.errLocked(400, "MalformedXML", "no parts")
-	}
+	// The client sends the parts sorted by number, whatever the order given.
+	parts := append([]obsclient.CompletedPart(nil), in.Parts...)
+	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
 	var buf bytes.Buffer
 	h := md5.New()
-	for i, p := range in.Parts {
-		if i > 0 && in.Parts[i-1].PartNumber >= p.PartNumber {
-			return nil, s.errLocked(400, "InvalidPartOrder", "parts not in ascending order")
-		}
+	for i, p := range parts {
 		up, ok := u.parts[p.PartNumber]
 		if !ok || unquote(up.etag) != unquote(p.ETag) {
 			return nil, s.errLocked(400, "InvalidPart", fmt.Sprintf("part %d missing or ETag mismatch", p.PartNumber))
 		}
-		if i < len(in.Parts)-1 && int64(len(up.data)) < s.MinPartSize {
+		if i < len(parts)-1 && int64(len(up.data)) < s.MinPartSize {
 			return nil, s.errLocked(400, "EntityTooSmall", fmt.Sprintf("part %d has %d bytes", p.PartNumber, len(up.data)))
 		}
 		buf.Write(up.data)
 		raw, _ := hex.DecodeString(unquote(up.etag))
 		h.Write(raw)
 	}
-	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(in.Parts)))
+	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(parts)))
 	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, ctype: u.ctype, mtime: s.mtimeLocked(), uploadID: in.UploadID}
 	delete(s.uploads, in.UploadID)
 	return &obsclient.CompleteMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
