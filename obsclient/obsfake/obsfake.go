@@ -21,8 +21,8 @@
 //     OBS and S3 send it); MinIO names it NoSuchKey in a header.
 //   - An object d and keys under d/ are all listed; MinIO hides the keys
 //     under d/.
-//   - Listings continue after a page that ends at a key d/ that is also an
-//     object; MinIO ends the listing there.
+//   - Listings with max-keys 1 continue after a page holding only a key d/
+//     that is also an object; MinIO ends the listing there.
 //   - ListMultipartUploads is sorted by key and upload ID, honours
 //     MaxUploads and takes Prefix as a prefix; MinIO lists in initiation
 //     order, in one page, and takes Prefix as one exact key.
