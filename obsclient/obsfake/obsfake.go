@@ -1,13 +1,33 @@
 // Package obsfake is an in-memory object store with the method set of
 // *obsclient.Client, for unit tests and fault injection. It keeps S3
 // semantics that the mount relies on: multipart uploads whose parts can be
-// overwritten, Complete checking part order, ETags and the minimum part
-// size, ranged and conditional GETs, copies with copy-source-if-match,
+// overwritten, Complete checking part ETags and the minimum part size, ranged and conditional GETs, copies with copy-source-if-match,
 // listings with prefix, delimiter and markers. Errors are *obsclient.Error
-// with a request ID, as the real client returns them.
+// with a request ID, as the real client returns them; keys and metadata the
+// client refuses before sending are refused alike (ErrInvalidArgument).
 //
 // Faults: set Fault to fail, delay or observe any call. Integration tests
 // use a real MinIO instead (see integration/).
+//
+// Conformance: the suite in obsclient/storetest runs against this fake
+// (TestConformance) and against MinIO (integration's TestStoreConformance)
+// and holds both to one behaviour: ETags (MD5 for PUT, copies and parts;
+// MD5-of-MD5s-N for Complete), range answers, refusal codes, listing order
+// and pagination, Last-Modified in milliseconds in listings and whole
+// seconds from HEAD and GET, metadata names lowercased and values trimmed
+// of blanks, binary/octet-stream as the default type. Deliberate
+// differences from MinIO, where the fake answers as S3 and OBS do:
+//   - HeadObject of a missing key fails with code NotFound (a bare 404, as
+//     OBS and S3 send it); MinIO names it NoSuchKey in a header.
+//   - An object d and keys under d/ are all listed; MinIO hides the keys
+//     under d/.
+//   - Listings with max-keys 1 continue after a page holding only a key d/
+//     that is also an object; MinIO ends the listing there.
+//   - ListMultipartUploads is sorted by key and upload ID, honours
+//     MaxUploads and takes Prefix as a prefix; MinIO lists in initiation
+//     order, in one page, and takes Prefix as one exact key.
+//
+// The bucket name is ignored: a Store is one bucket.
 package obsfake
 
 import (
@@ -16,6 +36,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -59,6 +80,7 @@ type object struct {
 type mpu struct {
 	key       string
 	meta      map[string]string
+	ctype     string
 	parts     map[int]*part
 	initiated time.Time
 }
@@ -140,12 +162,105 @@ func (s *Store) enter(ctx context.Context, op string, in any) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("obs %s: %w", op, err)
 	}
+	if err := validate(in); err != nil {
+		return fmt.Errorf("obs %s: %w", op, err)
+	}
 	if s.Fault != nil {
 		if err := s.Fault(op, in); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// validate refuses the keys and metadata that *obsclient.Client refuses
+// before sending (errors wrap obsclient.ErrInvalidArgument).
+func validate(in any) error {
+	key := obsclient.ValidateKey
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", obsclient.ErrInvalidArgument, fmt.Sprintf(format, args...))
+	}
+	part := func(n int) error {
+		if n < 1 || n > obsclient.MaxPartNumber {
+			return invalid("part number %d is outside 1..%d", n, obsclient.MaxPartNumber)
+		}
+		return nil
+	}
+	page := func(n int) error {
+		if n < 0 || n > 1000 {
+			return invalid("page size %d is outside 0..1000", n)
+		}
+		return nil
+	}
+	switch v := in.(type) {
+	case *obsclient.PutObjectInput:
+		return errors.Join(key(v.Key), obsclient.ValidateMetadata(v.Metadata))
+	case *obsclient.InitiateMultipartUploadInput:
+		return errors.Join(key(v.Key), obsclient.ValidateMetadata(v.Metadata))
+	case *obsclient.CopyObjectInput:
+		return errors.Join(key(v.Key), key(v.SourceKey), obsclient.ValidateMetadata(v.Metadata))
+	case *obsclient.UploadPartCopyInput:
+		if r := v.SourceRange; r != nil && (r.Start < 0 || r.End < r.Start) {
+			return invalid("copy source range %d-%d is invalid", r.Start, r.End)
+		}
+		return errors.Join(key(v.Key), key(v.SourceKey), part(v.PartNumber))
+	case *obsclient.UploadPartInput:
+		return errors.Join(key(v.Key), part(v.PartNumber))
+	case *obsclient.CompleteMultipartUploadInput:
+		if len(v.Parts) == 0 || len(v.Parts) > obsclient.MaxPartNumber {
+			return invalid("Complete takes 1..%d parts, got %d", obsclient.MaxPartNumber, len(v.Parts))
+		}
+		seen := map[int]bool{}
+		for _, p := range v.Parts {
+			if seen[p.PartNumber] || p.ETag == "" {
+				return invalid("part %d listed twice or without an ETag", p.PartNumber)
+			}
+			seen[p.PartNumber] = true
+			if err := part(p.PartNumber); err != nil {
+				return err
+			}
+		}
+		return key(v.Key)
+	case *obsclient.HeadObjectInput:
+		return key(v.Key)
+	case *obsclient.GetObjectInput:
+		if r := v.Range; r != nil && (r.Start < 0 || r.End >= 0 && r.End < r.Start) {
+			return invalid("range %d-%d is invalid", r.Start, r.End)
+		}
+		return key(v.Key)
+	case *obsclient.DeleteObjectInput:
+		return key(v.Key)
+	case *obsclient.DeleteObjectsInput:
+		if len(v.Objects) == 0 || len(v.Objects) > obsclient.MaxDeleteObjects {
+			return invalid("DeleteObjects takes 1..%d keys, got %d", obsclient.MaxDeleteObjects, len(v.Objects))
+		}
+		for _, o := range v.Objects {
+			if err := key(o.Key); err != nil {
+				return err
+			}
+			if !xmlSafe(o.Key) {
+				return invalid("key %q has a character XML 1.0 cannot carry; use DeleteObject", o.Key)
+			}
+		}
+	case *obsclient.ListObjectsInput:
+		return page(v.MaxKeys)
+	case *obsclient.ListPartsInput:
+		return page(v.MaxParts)
+	case *obsclient.ListMultipartUploadsInput:
+		return page(v.MaxUploads)
+	}
+	return nil
+}
+
+// xmlSafe reports whether s survives an XML 1.0 text node unchanged (as
+// the client's check before DeleteObjects).
+func xmlSafe(s string) bool {
+	for _, r := range s {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF || r == '\uFFFD' {
+			return false
+		}
+	}
+	return true
 }
 
 // reqIDLocked returns a new request ID. Called with mu held.
@@ -184,13 +299,24 @@ func checkMD5(p []byte, given string) bool {
 	return base64.StdEncoding.EncodeToString(sum[:]) == given
 }
 
+// contentType is the type a store records for an object written with
+// type t: S3 and MinIO default it to binary/octet-stream.
+func contentType(t string) string {
+	if t == "" {
+		return "binary/octet-stream"
+	}
+	return t
+}
+
+// copyMeta copies metadata as a store records it: names lowercased,
+// values without the surrounding blanks that HTTP header parsing drops.
 func copyMeta(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[strings.ToLower(k)] = v
+		out[strings.ToLower(k)] = strings.Trim(v, " \t")
 	}
 	return out
 }
@@ -204,7 +330,7 @@ func (s *Store) InitiateMultipartUpload(ctx context.Context, in *obsclient.Initi
 	defer s.mu.Unlock()
 	s.seq++
 	id := fmt.Sprintf("fake-upload-%06d-%s", s.seq, strings.Repeat("x", 40))
-	s.uploads[id] = &mpu{key: in.Key, meta: copyMeta(in.Metadata), parts: map[int]*part{}, initiated: s.now()}
+	s.uploads[id] = &mpu{key: in.Key, meta: copyMeta(in.Metadata), ctype: contentType(in.ContentType), parts: map[int]*part{}, initiated: s.now()}
 	return &obsclient.InitiateMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, UploadID: id}, nil
 }
 
@@ -212,11 +338,6 @@ func (s *Store) InitiateMultipartUpload(ctx context.Context, in *obsclient.Initi
 func (s *Store) UploadPart(ctx context.Context, in *obsclient.UploadPartInput) (*obsclient.UploadPartOutput, error) {
 	if err := s.enter(ctx, "UploadPart", in); err != nil {
 		return nil, err
-	}
-	if in.PartNumber < 1 || in.PartNumber > obsclient.MaxPartNumber {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return nil, s.errLocked(400, "InvalidArgument", "part number out of range")
 	}
 	data, err := readBody(in.Body)
 	if err != nil {
@@ -257,8 +378,13 @@ func (s *Store) UploadPartCopy(ctx context.Context, in *obsclient.UploadPartCopy
 	}
 	data := src.data
 	if r := in.SourceRange; r != nil {
-		if r.End >= int64(len(data)) || r.Start > r.End || r.Start < 0 {
+		// As MinIO: a range starting past the end is unsatisfiable, one
+		// ending past it invalid.
+		if r.Start >= int64(len(data)) {
 			return nil, s.errLocked(416, "InvalidRange", "The requested range is not satisfiable")
+		}
+		if r.End >= int64(len(data)) || r.Start > r.End || r.Start < 0 {
+			return nil, s.errLocked(400, "InvalidArgument", "Range specified is not valid for source object")
 		}
 		data = data[r.Start : r.End+1]
 	}
@@ -280,28 +406,25 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.Compl
 	if !ok || u.key != in.Key {
 		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
 	}
-	if len(in.Parts) == 0 {
-		return nil, s.errLocked(400, "MalformedXML", "no parts")
-	}
+	// The client sends the parts sorted by number, whatever the order given.
+	parts := append([]obsclient.CompletedPart(nil), in.Parts...)
+	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
 	var buf bytes.Buffer
 	h := md5.New()
-	for i, p := range in.Parts {
-		if i > 0 && in.Parts[i-1].PartNumber >= p.PartNumber {
-			return nil, s.errLocked(400, "InvalidPartOrder", "parts not in ascending order")
-		}
+	for i, p := range parts {
 		up, ok := u.parts[p.PartNumber]
 		if !ok || unquote(up.etag) != unquote(p.ETag) {
 			return nil, s.errLocked(400, "InvalidPart", fmt.Sprintf("part %d missing or ETag mismatch", p.PartNumber))
 		}
-		if i < len(in.Parts)-1 && int64(len(up.data)) < s.MinPartSize {
+		if i < len(parts)-1 && int64(len(up.data)) < s.MinPartSize {
 			return nil, s.errLocked(400, "EntityTooSmall", fmt.Sprintf("part %d has %d bytes", p.PartNumber, len(up.data)))
 		}
 		buf.Write(up.data)
 		raw, _ := hex.DecodeString(unquote(up.etag))
 		h.Write(raw)
 	}
-	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(in.Parts)))
-	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, mtime: s.now(), uploadID: in.UploadID}
+	etag := quote(fmt.Sprintf("%x-%d", h.Sum(nil), len(parts)))
+	s.objects[in.Key] = &object{data: buf.Bytes(), etag: etag, meta: u.meta, ctype: u.ctype, mtime: s.mtimeLocked(), uploadID: in.UploadID}
 	delete(s.uploads, in.UploadID)
 	return &obsclient.CompleteMultipartUploadOutput{RequestID: s.reqIDLocked(), Bucket: in.Bucket, Key: in.Key, ETag: etag}, nil
 }
@@ -325,7 +448,7 @@ func (s *Store) ListParts(ctx context.Context, in *obsclient.ListPartsInput) (*o
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.uploads[in.UploadID]
-	if !ok {
+	if !ok || u.key != in.Key {
 		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
 	}
 	nums := make([]int, 0, len(u.parts))
@@ -339,7 +462,7 @@ func (s *Store) ListParts(ctx context.Context, in *obsclient.ListPartsInput) (*o
 	if max == 0 {
 		max = 1000
 	}
-	out := &obsclient.ListPartsOutput{Bucket: "", Key: u.key, UploadID: in.UploadID}
+	out := &obsclient.ListPartsOutput{Bucket: in.Bucket, Key: u.key, UploadID: in.UploadID}
 	for i, n := range nums {
 		if i == max {
 			out.IsTruncated = true
@@ -401,12 +524,18 @@ func (s *Store) PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*o
 	}
 	s.bytesIn += int64(len(data))
 	etag := quote(md5hex(data))
-	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: in.ContentType, mtime: s.now()}
+	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: contentType(in.ContentType), mtime: s.mtimeLocked()}
 	return &obsclient.PutObjectOutput{RequestID: s.reqIDLocked(), ETag: etag}, nil
 }
 
+// mtimeLocked is the modification time of an object written now, in the
+// millisecond precision of a listing. Called with mu held.
+func (s *Store) mtimeLocked() time.Time { return s.now().Truncate(time.Millisecond) }
+
+// infoLocked describes an object as HEAD and GET do: their Last-Modified
+// header has whole seconds. Called with mu held.
 func (s *Store) infoLocked(key string, o *object) obsclient.ObjectInfo {
-	return obsclient.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime,
+	return obsclient.ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.mtime.Truncate(time.Second),
 		ContentType: o.ctype, Metadata: copyMeta(o.meta)}
 }
 
@@ -499,12 +628,15 @@ func (s *Store) CopyObject(ctx context.Context, in *obsclient.CopyObjectInput) (
 	}
 	meta, ctype := src.meta, src.ctype
 	if in.MetadataDirective == obsclient.MetadataReplace {
-		meta, ctype = copyMeta(in.Metadata), in.ContentType
+		meta, ctype = copyMeta(in.Metadata), contentType(in.ContentType)
 	}
 	data := append([]byte(nil), src.data...)
 	s.bytesCp += int64(len(data))
-	s.objects[in.Key] = &object{data: data, etag: src.etag, meta: meta, ctype: ctype, mtime: s.now()}
-	return &obsclient.CopyObjectOutput{RequestID: s.reqIDLocked(), ETag: src.etag, LastModified: s.now()}, nil
+	// The copy is a single-part object even if the source was not.
+	etag := quote(md5hex(data))
+	o := &object{data: data, etag: etag, meta: meta, ctype: ctype, mtime: s.mtimeLocked()}
+	s.objects[in.Key] = o
+	return &obsclient.CopyObjectOutput{RequestID: s.reqIDLocked(), ETag: etag, LastModified: o.mtime}, nil
 }
 
 // ListObjects lists keys under a prefix, rolling up at the delimiter.
