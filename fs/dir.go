@@ -332,7 +332,7 @@ func (d *dirNode) childFor(ctx context.Context, name, key string, e listEntry, o
 				return ch, 0
 			}
 		case *linkNode:
-			if a.mode&syscall.S_IFMT == syscall.S_IFLNK && n.etag == e.etag {
+			if a.mode&syscall.S_IFMT == syscall.S_IFLNK && n.version() == e.etag {
 				fillAttr(&out.Attr, a, e.size, ch.StableAttr().Ino)
 				return ch, 0
 			}

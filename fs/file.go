@@ -665,14 +665,21 @@ func (n *fileNode) releaseLocked(ctx context.Context) {
 // linkNode is a symbolic link: an object whose body is the target.
 type linkNode struct {
 	node
-	mu     sync.Mutex
+	mu     sync.Mutex // guards the fields below (Setattr and a rename change them)
 	a      attr
 	size   int64
 	etag   string
-	target string // guarded by mu: read lazily
+	target string // read lazily
 }
 
 var _ = (fusefs.NodeReadlinker)((*linkNode)(nil))
+
+// version returns the ETag of the link's object (a rename changes it).
+func (l *linkNode) version() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.etag
+}
 
 func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	l.mu.Lock()
