@@ -126,13 +126,6 @@ func startControl(stateDir, mnt, bucket, prefix string, wb *writeback.Manager, f
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("control socket path %s is longer than %d bytes: use a shorter --state-dir", path, maxSocketPath)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("control socket directory: %v", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("control socket directory: %v", err)
-	}
 	// A socket left by a mount that died is removed; a live one means
 	// another mount answers there (the mountpoint is taken: checked
 	// before).
@@ -143,9 +136,25 @@ func startControl(stateDir, mnt, bucket, prefix string, wb *writeback.Manager, f
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("control socket: %v", err)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %v", err)
+	var ln *net.UnixListener
+	for try := 0; ; try++ {
+		dir := filepath.Dir(path)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("control socket directory: %v", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("control socket directory: %v", err)
+		}
+		var err error
+		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err == nil {
+			break
+		}
+		// Another mount that stopped meanwhile may have removed the
+		// directory it found empty (Close): make it again.
+		if !errors.Is(err, os.ErrNotExist) || try == 2 {
+			return nil, fmt.Errorf("control socket: %v", err)
+		}
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
@@ -163,10 +172,13 @@ func startControl(stateDir, mnt, bucket, prefix string, wb *writeback.Manager, f
 	return s, nil
 }
 
-// Close stops serving and removes the socket.
+// Close stops serving and removes the socket, and its directory if no
+// other mount's socket is in it, so that a state directory holds nothing
+// after clean unmounts.
 func (s *controlServer) Close() {
 	s.ln.Close() // removes the socket file (net unlinks on close)
 	s.wg.Wait()
+	_ = os.Remove(filepath.Dir(s.path)) // fails, harmlessly, unless empty
 }
 
 func (s *controlServer) serve() {
