@@ -335,8 +335,14 @@ func TestCLIMountHelper(t *testing.T) {
 	bucket := srv.Bucket(t, "mount-helper")
 	dir := mountDir(t)
 	logPath := filepath.Join(t.TempDir(), "obsfs.log")
+	// mount.fuse3 runs the program named by the type ("obsfs") from PATH,
+	// whatever the binary under test is called (OBSFS_BIN may name any).
 	bin := mounttest.Binary(t, false)
-	env := append(mounttest.Environ(srv), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	pathDir := t.TempDir()
+	if err := os.Symlink(bin, filepath.Join(pathDir, "obsfs")); err != nil {
+		t.Fatal(err)
+	}
+	env := append(mounttest.Environ(srv), "PATH="+pathDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd := exec.Command(helper, bucket, dir, "-t", "fuse.obsfs", "-o",
 		"rw,noauto,_netdev,endpoint="+srv.Endpoint+",retries=2,stat_cache_ttl=1s,log_file="+logPath)
 	cmd.Env = env
