@@ -156,7 +156,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.StringVar(&o.sse, "sse", "", "server-side encryption of written objects: kms or c (HTTPS only)")
 	fl.StringVar(&o.sseKMSKeyID, "sse-kms-key-id", "", "KMS master key for --sse=kms (default: the service's)")
 	fl.StringVar(&o.sseCKeyFile, "sse-c-key-file", "", "file holding the base64 256-bit key for --sse=c (mode 0600)")
-	fl.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory of the crash journals (a small file per mount, replayed by the next mount)")
+	fl.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory of the crash journals (a small file per mount, replayed by the next mount), the control sockets of obsfs status (run/) and, for a daemon without syslog, the log")
 	fl.Var(ageValue{&o.sweepOlderThan}, "sweep-older-than", "at mount, also abort every upload under the prefix and delete its staged objects older than this, like obsfs cleanup (0: off)")
 	fl.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (default: off)")
 	fl.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
