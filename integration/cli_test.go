@@ -520,7 +520,7 @@ func TestCLIFailures(t *testing.T) {
 		{name: "passwd file of another user", code: 1, want: "is owned by uid 65534",
 			setup: func(t *testing.T) setup {
 				if os.Geteuid() != 0 {
-					t.Skip("needs root to give the file to another user")
+					miniotest.RequireCI(t, "needs root to give the file to another user")
 				}
 				p := filepath.Join(t.TempDir(), "passwd")
 				if err := os.WriteFile(p, []byte(srv.AccessKey+":"+srv.SecretKey+"\n"), 0o600); err != nil {
