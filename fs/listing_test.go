@@ -78,6 +78,44 @@ func (m *testMount) fileNodeOf(t *testing.T, name string) *fileNode {
 	return fn
 }
 
+// listAsync lists the mount's root in the background; the channel gets
+// the listing's error.
+func (m *testMount) listAsync() <-chan error {
+	listed := make(chan error, 1)
+	go func() {
+		_, err := os.ReadDir(m.dir)
+		listed <- err
+	}()
+	return listed
+}
+
+// waitListed waits for a listing started by listAsync.
+func waitListed(t *testing.T, listed <-chan error) {
+	t.Helper()
+	select {
+	case err := <-listed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the listing never finished")
+	}
+}
+
+// forget makes the kernel drop its entry of name in the root and waits
+// until it forgot the inode, so the next lookup asks obsfs.
+func (m *testMount) forget(t *testing.T, name string) {
+	t.Helper()
+	if errno := m.fsys.root.NotifyEntry(name); errno != 0 {
+		t.Fatalf("invalidating the kernel's entry: %v", errno)
+	}
+	for deadline := time.Now().Add(time.Minute); m.fsys.root.GetChild(name) != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel never forgot %s", name)
+		}
+	}
+}
+
 // waitReleased waits for the kernel's RELEASE of n's last descriptor,
 // which it sends after close(2) has returned.
 func waitReleased(t *testing.T, n *fileNode) {
@@ -132,23 +170,12 @@ func TestListingBegunBeforeCommit(t *testing.T) {
 	}
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4096)
 	gate.armed.Store(true)
-	listed := make(chan error, 1)
-	go func() {
-		_, err := os.ReadDir(m.dir)
-		listed <- err
-	}()
+	listed := m.listAsync()
 	gate.waitHeld(t) // the listing holds the empty version
 	commitOver(t, p, data)
 	waitReleased(t, m.fileNodeOf(t, "f"))
 	gate.open()
-	select {
-	case err := <-listed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the listing never finished")
-	}
+	waitListed(t, listed)
 	// A node the kernel forgets is rebuilt from the cached listing. (Checked
 	// first: closing a descriptor notes the node's version in it.)
 	e, found, known := m.fsys.root.cached("f")
@@ -211,14 +238,7 @@ func TestForgottenFileLookedUpFromListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReleased(t, m.fileNodeOf(t, "f"))
-	if errno := m.fsys.root.NotifyEntry("f"); errno != 0 {
-		t.Fatalf("invalidating the kernel's entry: %v", errno)
-	}
-	for deadline := time.Now().Add(time.Minute); m.fsys.root.GetChild("f") != nil; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the kernel never forgot f")
-		}
-	}
+	m.forget(t, "f")
 	m.checkContent(t, "f", data)
 }
 
@@ -238,32 +258,14 @@ func TestListingBegunBeforeCreateCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate.armed.Store(true)
-	listed := make(chan error, 1)
-	go func() {
-		_, err := os.ReadDir(m.dir)
-		listed <- err
-	}()
+	listed := m.listAsync()
 	gate.waitHeld(t) // the store's answer lacks g
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitReleased(t, m.fileNodeOf(t, "g"))
 	gate.open()
-	select {
-	case err := <-listed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the listing never finished")
-	}
-	if errno := m.fsys.root.NotifyEntry("g"); errno != 0 {
-		t.Fatalf("invalidating the kernel's entry: %v", errno)
-	}
-	for deadline := time.Now().Add(time.Minute); m.fsys.root.GetChild("g") != nil; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the kernel never forgot g")
-		}
-	}
+	waitListed(t, listed)
+	m.forget(t, "g")
 	m.checkContent(t, "g", data)
 }
