@@ -113,20 +113,50 @@ func (f *File) cleanupLocked() {
 // fillGapsUnlocked fills the bytes of b's first n bytes that are neither
 // valid nor above baseLimit, from the committed version. It runs while a
 // commit runs, so b is not written concurrently.
+//
+// Gaps separated by at most a page of valid bytes are fetched with one
+// ranged GET (the valid bytes between them are read and dropped), so the
+// usual edit — a few bytes written somewhere in a part — costs one GET for
+// the part, not one per gap or per page.
 func (f *File) fillGapsUnlocked(ctx context.Context, b *partBuf, n int64, src source, baseLimit int64) error {
 	limit := min(n, baseLimit-b.start)
+	var gaps spans
 	for _, g := range b.valid.gaps(0, max(limit, 0)) {
-		pos := src.off + b.start + g.s
-		for _, dst := range b.window(g.s, g.e-g.s) {
-			if err := f.m.readBase(ctx, src.key, src.obj, pos, dst); err != nil {
-				return err
-			}
-			f.noteProgress()
-			pos += int64(len(dst))
+		for ; g.e-g.s > maxFillRead; g.s += maxFillRead {
+			gaps = append(gaps, span{g.s, g.s + maxFillRead})
 		}
+		gaps = append(gaps, g)
+	}
+	for i := 0; i < len(gaps); {
+		k := i + 1
+		for k < len(gaps) && gaps[k].s-gaps[k-1].e <= pageSize && gaps[k].e-gaps[i].s <= maxFillRead {
+			k++
+		}
+		group := gaps[i:k]
+		hs, he := group[0].s, group[len(group)-1].e
+		for _, g := range group {
+			b.ensure(g.s, g.e-g.s)
+		}
+		sink := &pieces{scatter: func(at int, p []byte) {
+			ps, pe := hs+int64(at), hs+int64(at)+int64(len(p))
+			for _, g := range group {
+				if s, e := max(ps, g.s), min(pe, g.e); s < e {
+					b.writeAt(p[s-ps:e-ps], s)
+				}
+			}
+		}}
+		if err := f.m.readBaseTo(ctx, src.key, src.obj, src.off+b.start+hs, int(he-hs), sink, 0); err != nil {
+			return err
+		}
+		f.noteProgress()
+		i = k
 	}
 	return nil
 }
+
+// maxFillRead bounds one GET of fillGapsUnlocked: the pages of a GET are
+// held until all have arrived.
+const maxFillRead = 8 << 20
 
 // commitSingleLocked writes a file smaller than one part with PutObject.
 func (f *File) commitSingleLocked(ctx context.Context) error {
@@ -233,7 +263,7 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 		jobs[i] = j
 	}
 	f.mu.Unlock()
-	etag, reqID, err := f.runCommitJobs(ctx, up, jobs, meta, src, baseLimit)
+	etag, reqID, err := f.runCommitJobs(ctx, up, jobs, meta, src, baseLimit, size)
 	f.mu.Lock()
 	if err != nil {
 		return err
@@ -269,10 +299,11 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 // runCommitJobs uploads, copies and fills the parts in parallel (bounded
 // by the mount-wide upload limit) and completes the upload, under the
 // commit's context cctx. It runs without mu while the commit runs.
-func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit int64) (etag, reqID string, err error) {
+func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit, size int64) (etag, reqID string, err error) {
 	if err := f.initUpload(up, meta); err != nil {
 		return "", "", err
 	}
+	jobs = f.planParts(jobs, size, baseLimit)
 	g, ctx := errgroup.WithContext(cctx)
 	for _, j := range jobs {
 		if j.kind == jobKeep {
@@ -304,16 +335,16 @@ func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, 
 		return "", "", err
 	}
 	parts := make([]obsclient.CompletedPart, len(jobs))
-	var total int64
+	var end int64
 	for i, j := range jobs {
-		if j.idx != i || j.etag == "" {
-			return "", "", fmt.Errorf("internal error: part %d missing before complete", i+1)
+		if j.start != end || j.end <= j.start || j.etag == "" || (i > 0 && j.idx <= jobs[i-1].idx) {
+			return "", "", fmt.Errorf("internal error: part %d (bytes %d-%d) missing or out of place before complete", j.idx+1, j.start, j.end)
 		}
 		parts[i] = obsclient.CompletedPart{PartNumber: j.idx + 1, ETag: j.etag}
-		total += j.end - j.start
+		end = j.end
 	}
-	if n := len(jobs); n > 0 && total != jobs[n-1].end {
-		return "", "", fmt.Errorf("internal error: parts hold %d bytes, file has %d", total, jobs[n-1].end)
+	if end != size {
+		return "", "", fmt.Errorf("internal error: parts hold %d bytes, file has %d", end, size)
 	}
 	sort.Slice(parts, func(a, b int) bool { return parts[a].PartNumber < parts[b].PartNumber })
 	out, err := f.m.store.CompleteMultipartUpload(cctx, &obsclient.CompleteMultipartUploadInput{
@@ -331,11 +362,20 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 	var body md5ReaderAt
 	switch j.kind {
 	case jobUpload:
-		if err := f.fillGapsUnlocked(ctx, j.buf, n, src, baseLimit); err != nil {
+		// planParts may have given the part's leading or trailing pages of
+		// zeros to a neighbouring hole: the part starts and ends on pages.
+		rel := j.start - j.buf.start
+		if err := f.fillGapsUnlocked(ctx, j.buf, j.end-j.buf.start, src, baseLimit); err != nil {
 			return err
 		}
-		body = &pagesReader{j.buf.pages, n}
+		body = &pagesReader{j.buf.pages[rel/pageSize:], n}
 	case jobZeros:
+		if n > pageSize {
+			done, err := f.copyZeros(ctx, up, j)
+			if done || err != nil {
+				return err
+			}
+		}
 		body = zeroReader{n}
 	case jobFill:
 		if err := f.m.fill.Acquire(ctx, n); err != nil {
@@ -371,6 +411,35 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 	}
 	j.etag = out.ETag
 	return nil
+}
+
+// copyZeros makes hole part j a copy of the zero object. done is false
+// when the zero object went missing or changed under the copy (someone
+// emptied the staging directory): then the caller uploads the zeros, and
+// the next hole makes the zero object again.
+func (f *File) copyZeros(ctx context.Context, up *upload, j *partJob) (done bool, err error) {
+	n := j.end - j.start
+	z, err := f.m.zeroSource(ctx, n)
+	if err != nil {
+		return false, err
+	}
+	out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
+		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: j.idx + 1,
+		SourceBucket: f.m.cfg.Bucket, SourceKey: z.key,
+		SourceRange: &obsclient.Range{Start: 0, End: n - 1}, SourceIfMatch: z.obj.ETag,
+		SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
+		SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
+	})
+	if err != nil {
+		if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {
+			f.m.log.WithField("key", z.key).WithError(err).Warn("the zero object for holes is gone: uploading this hole's zeros")
+			f.m.forgetZeros()
+			return false, nil
+		}
+		return false, err
+	}
+	j.etag = out.ETag
+	return true, nil
 }
 
 // finishCommitLocked records a successful commit: the new version becomes

@@ -54,11 +54,13 @@ func (f *File) ReadData(ctx context.Context, s *Stream, p []byte, off int64) (*D
 }
 
 // pieces receives the page-backed bytes of a read: copied into buf at
-// once, or kept as references (keep) for Data.
+// once, or kept as references (keep) for Data, or handed to scatter (then
+// buf is unused).
 type pieces struct {
-	buf  []byte
-	keep bool
-	list []piece
+	buf     []byte
+	keep    bool
+	list    []piece
+	scatter func(at int, b []byte) // if set: receives each piece, which it must copy
 }
 
 // piece is b, a slice of page ref, standing at buf[at:].
@@ -71,6 +73,11 @@ type piece struct {
 // put delivers b, part of ref, whose reference it takes over, for
 // buf[at:at+len(b)].
 func (s *pieces) put(at int, b []byte, ref *Page) {
+	if s.scatter != nil {
+		s.scatter(at, b)
+		ref.Release()
+		return
+	}
 	if !s.keep {
 		copy(s.buf[at:], b)
 		ref.Release()

@@ -177,7 +177,8 @@ type Manager struct {
 	committedFiles, committedBytes atomic.Int64
 	clock                          atomic.Int64 // logical time for eviction order
 
-	stats *stats // counters for Stats (stats.go)
+	stats *stats       // counters for Stats (stats.go)
+	zeros *zeroObjects // hidden objects of zeros that holes are copied from (zeros.go)
 
 	mu        sync.Mutex
 	files     map[*File]struct{} // guarded by mu
@@ -220,6 +221,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		files: map[*File]struct{}{}, outcomes: newOutcomes(OutcomeLimit),
 	}
 	m.stats = st
+	m.zeros = newZeroObjects(cfg.StagingPrefix)
 	m.budget = newBudget(cfg.WriteBuffer, m.relieve)
 	return m, nil
 }
@@ -342,6 +344,7 @@ func (m *Manager) Close() {
 	for _, f := range files {
 		f.Discard()
 	}
+	m.dropZeros()
 	m.cancel()
 }
 
