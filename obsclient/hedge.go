@@ -135,7 +135,7 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 	}
 	go run(httptrace.WithClientTrace(pctx, trace), false)
 
-	running, hedgedAt := 1, time.Time{}
+	running, hedgeSent := 1, false
 	var failed []leg
 	observeHedge := func(l leg, won bool) {
 		if cl.obs == nil {
@@ -150,10 +150,10 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 	for {
 		select {
 		case <-fire:
-			if !hedgedAt.IsZero() || !waiting() {
+			if hedgeSent || !waiting() {
 				continue
 			}
-			hedgedAt = time.Now()
+			hedgeSent = true
 			running++
 			// The hedge's own latency is recorded by a watchdog-less trace.
 			go run(httptrace.WithClientTrace(hctx, (*watchdog)(nil).trace(c.lat, req.op)), true)
@@ -188,7 +188,7 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 			if running > 0 {
 				continue
 			}
-			if !hedgedAt.IsZero() {
+			if hedgeSent {
 				c.recordUnanswered(req.op, &mu, &wrote, &responded)
 			}
 			first := failed[0]
