@@ -30,6 +30,8 @@ type Client struct {
 	http   *http.Client
 	log    *logrus.Entry
 	lat    *latencies // recent latencies per operation kind, for stall deadlines
+	// hedgeFloor is the least hedge delay (hedge.go); tests lower it.
+	hedgeFloor time.Duration
 	// sleep waits for d or until ctx is done; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -79,9 +81,10 @@ func New(cfg Config) (*Client, error) {
 				return http.ErrUseLastResponse
 			},
 		},
-		log:   cfg.Logger,
-		lat:   newLatencies(cfg.Stall),
-		sleep: sleepCtx,
+		log:        cfg.Logger,
+		lat:        newLatencies(cfg.Stall),
+		hedgeFloor: DefaultHedgeFloor,
+		sleep:      sleepCtx,
 	}
 	return c, nil
 }
@@ -217,6 +220,12 @@ type request struct {
 	// beforeRetry, if set, runs before each retry of a retryable failure.
 	// It returns done=true to stop with err as the final result.
 	beforeRetry func(ctx context.Context, failure error) (done bool, err error)
+	// hedgeResolve, if set, runs when a hedge (hedge.go) got NoSuchUpload
+	// while the first request still waits; it returns true, having set
+	// the result, if the store shows the request took effect. For ops of
+	// hedgedOps, handle runs for both requests at once, may not keep the
+	// body, and must keep the result of the first success.
+	hedgeResolve func(ctx context.Context) bool
 }
 
 // errKeepBody is returned by a handler that hands resp.Body to the caller.
@@ -262,7 +271,7 @@ func (c *Client) attempt(cl *call, req *request, n int, d, ds time.Duration) (st
 	u, pathStyle := c.buildURL(req.bucket, req.key, req.query)
 	var rbody io.Reader
 	var size int64
-	cl.status, cl.sent = 0, 0
+	cl.status, cl.sent, cl.reqID = 0, 0, ""
 	if req.body != nil {
 		fb := &fencedBody{r: req.body.reader(), wd: wd}
 		defer func() { cl.sent = fb.fence() }()
@@ -295,7 +304,7 @@ func (c *Client) attempt(cl *call, req *request, n int, d, ds time.Duration) (st
 		}
 		return nil, false, &transportError{fmt.Errorf("obs %s %s/%s: %w", req.op, req.bucket, req.key, scrubURLError(err))}
 	}
-	cl.status = resp.StatusCode
+	cl.status, cl.reqID = resp.StatusCode, c.requestID(resp.Header)
 	wb := &stallBody{rc: resp.Body, wd: wd, cl: cl, lat: c.lat, attempt: n}
 	resp.Body = wb
 	defer func() {

@@ -120,7 +120,12 @@ const UnlimitedAttempts = -1
 // upload behind, gets at least Initial. It doubles after each
 // stall of the same request, up to Max. CompleteMultipartUpload,
 // CopyObject, UploadPartCopy and DeleteObjects, slow by nature, have no
-// stall deadline: ResponseHeaderTimeout and IOTimeout bound them.
+// stall deadline: ResponseHeaderTimeout and IOTimeout bound them. A
+// Complete whose response has not begun after the same deadline computed
+// from Complete's own latencies, at least DefaultHedgeFloor (3 s), is
+// hedged instead: a second identical Complete goes out on another
+// connection while the first keeps waiting, and the first success is used
+// (hedge.go). Disabled turns hedging off as well.
 type StallPolicy struct {
 	// Disabled turns stall detection off: only ResponseHeaderTimeout and
 	// IOTimeout bound an attempt.

@@ -32,7 +32,10 @@
 //   - A stalled attempt costs less than its timeout (StallPolicy): one whose
 //     response has not begun well past the recent latency of its kind is
 //     abandoned and retried on another connection; a kept response body
-//     that stops flowing fails the read with ErrStalled.
+//     that stops flowing fails the read with ErrStalled. A Complete, which
+//     may legitimately take long, is hedged instead: a second identical
+//     Complete is sent while the first keeps waiting, and the first
+//     success is used.
 //   - Secrets (secret key, security token, SSE-C keys, Authorization) never
 //     appear in logs or error strings.
 //

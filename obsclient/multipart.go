@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -430,7 +431,10 @@ type CompleteMultipartUploadOutput struct {
 // (ListParts) and, if it does not, whether the object now is the result of
 // this upload (OBS: HEAD x-obs-uploadId; S3: the multipart ETag computed
 // from the part ETags, or its "-N" suffix), and retries only if the upload
-// is still pending.
+// is still pending. An attempt whose response has not begun after the hedge
+// delay (see StallPolicy) is hedged: the same Complete is sent again beside
+// it, the first success is used, and a hedge refused with NoSuchUpload
+// makes the client check, as above, whether the first one took effect.
 func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultipartUploadInput) (*CompleteMultipartUploadOutput, error) {
 	if err := validateBucketKey(in.Bucket, in.Key); err != nil {
 		return nil, err
@@ -463,7 +467,18 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 	if err != nil {
 		return nil, fmt.Errorf("complete multipart upload of %q: encoding parts: %w", in.Key, err)
 	}
+	// A hedge (hedge.go) runs handle beside the first request: the first
+	// success sets out.
 	out := &CompleteMultipartUploadOutput{}
+	var outMu sync.Mutex
+	set := false // guarded by outMu
+	setOut := func(o *CompleteMultipartUploadOutput) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		if !set {
+			*out, set = *o, true
+		}
+	}
 	req := &request{
 		op: "CompleteMultipartUpload", method: http.MethodPost, bucket: in.Bucket, key: in.Key,
 		query: url.Values{"uploadId": {in.UploadID}}, header: http.Header{"Content-Type": {"application/xml"}},
@@ -476,9 +491,17 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 			if r.ETag == "" {
 				return &transportError{fmt.Errorf("%w: CompleteMultipartUploadResult has no ETag", errMalformed)}
 			}
-			*out = CompleteMultipartUploadOutput{RequestID: c.requestID(resp.Header), Location: r.Location,
-				Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, VersionID: firstHeader(resp.Header, "x-obs-version-id", "x-amz-version-id")}
+			setOut(&CompleteMultipartUploadOutput{RequestID: c.requestID(resp.Header), Location: r.Location,
+				Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, VersionID: firstHeader(resp.Header, "x-obs-version-id", "x-amz-version-id")})
 			return nil
+		},
+		hedgeResolve: func(ctx context.Context) bool {
+			done, rec, err := c.completedAlready(ctx, in.Bucket, in.Key, in.UploadID, parts)
+			if err != nil || !done {
+				return false // only a positive answer counts beside the first request
+			}
+			setOut(rec)
+			return true
 		},
 	}
 	retried := false
@@ -488,7 +511,7 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 			return true, fmt.Errorf("%w (and checking whether it took effect failed: %v)", failure, err)
 		}
 		if done {
-			*out = *rec
+			setOut(rec)
 			return true, nil
 		}
 		retried = true

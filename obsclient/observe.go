@@ -41,6 +41,12 @@ type Attempt struct {
 	// Retried reports that the client retries the request after this
 	// attempt (Code says why).
 	Retried bool
+	// Hedge reports a hedged second request, sent while the attempt's
+	// first one still waited for a response (CompleteMultipartUpload):
+	// Code is "" if its answer was used, "Canceled" if the first request
+	// answered first, else its failure. The attempt itself is reported
+	// as well, with the outcome of the pair.
+	Hedge bool
 }
 
 // FailureCode names err for metrics: see Attempt.Code.

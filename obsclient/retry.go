@@ -54,7 +54,14 @@ func (c *Client) do(ctx context.Context, req *request) error {
 			d, ds = c.lat.deadlines(req.op, stalls)
 		}
 		t0 := time.Now()
-		stalled, keep, err := c.attempt(cl, req, attempt, d, ds)
+		var stalled *stall
+		var keep bool
+		var err error
+		if !c.cfg.Stall.Disabled && hedgedOps[req.op] {
+			err = c.hedged(cl, req, attempt)
+		} else {
+			stalled, keep, err = c.attempt(cl, req, attempt, d, ds)
+		}
 		if cl.obs != nil {
 			pend = &Attempt{Op: req.op, Status: cl.status, Duration: time.Since(t0), Sent: cl.sent}
 		}

@@ -78,11 +78,16 @@ func newLatencies(p StallPolicy) *latencies {
 // kind with too few of its own.
 const anyKind = ""
 
-// record adds one latency of kind op.
+// record adds one latency of kind op. Those of hedged kinds (slow by
+// nature) are kept out of the ring of every kind.
 func (l *latencies) record(op string, d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, k := range []string{op, anyKind} {
+	kinds := []string{op, anyKind}
+	if hedgedOps[op] {
+		kinds = kinds[:1]
+	}
+	for _, k := range kinds {
 		r := l.kind[k]
 		if r == nil {
 			r = &latencyRing{}
@@ -327,6 +332,7 @@ type call struct {
 	obs     Observer // Config.Observer
 	status  int      // HTTP status of the last attempt's response, 0: none
 	sent    int64    // request body bytes read during the last attempt
+	reqID   string   // request ID of the last attempt's response, "": none
 }
 
 // stallError is the failure of an attempt whose watchdog fired.

@@ -74,6 +74,7 @@ type metrics struct {
 	storeDur     *prometheus.HistogramVec // op
 	storeRetries *prometheus.CounterVec   // op, cause
 	storeErrors  *prometheus.CounterVec   // op, code
+	storeHedges  *prometheus.CounterVec   // op, outcome
 	uploaded     prometheus.Counter
 	fetched      prometheus.Counter
 
@@ -109,6 +110,10 @@ func newMetrics() *metrics {
 		Name: "obsfs_store_errors_total",
 		Help: "Requests to the object store that failed after their last attempt, by API operation and error code (NotFound of a lookup included).",
 	}, []string{"op", "code"})
+	m.storeHedges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "obsfs_store_hedges_total",
+		Help: "Hedged second requests (a CompleteMultipartUpload with no response after its hedge delay), by API operation and outcome: won (its answer was used) or lost.",
+	}, []string{"op", "outcome"})
 	m.uploaded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "obsfs_store_uploaded_bytes_total",
 		Help: "Object data sent to the store: request bodies of PutObject and UploadPart attempts, retries included (server-side copies excluded).",
@@ -135,7 +140,7 @@ func newMetrics() *metrics {
 		Name: "obsfs_fuse_written_bytes_total",
 		Help: "Bytes accepted from programs by WRITE requests.",
 	})
-	m.reg.MustRegister(m.storeDur, m.storeRetries, m.storeErrors, m.uploaded, m.fetched,
+	m.reg.MustRegister(m.storeDur, m.storeRetries, m.storeErrors, m.storeHedges, m.uploaded, m.fetched,
 		m.fuseDur, m.fuseErrors, m.fuseRead, m.fuseWritten, (*wbCollector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -143,6 +148,14 @@ func newMetrics() *metrics {
 
 // ObserveAttempt implements obsclient.Observer.
 func (m *metrics) ObserveAttempt(a obsclient.Attempt) {
+	if a.Hedge { // the attempt it hedged is observed as well
+		outcome := "lost"
+		if a.Code == "" {
+			outcome = "won"
+		}
+		m.storeHedges.WithLabelValues(a.Op, outcome).Inc()
+		return
+	}
 	m.storeDur.WithLabelValues(a.Op).Observe(a.Duration.Seconds())
 	if a.Op == "PutObject" || a.Op == "UploadPart" {
 		m.uploaded.Add(float64(a.Sent))

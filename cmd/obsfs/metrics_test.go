@@ -104,3 +104,41 @@ func BenchmarkStoreObserve(b *testing.B) {
 		}
 	})
 }
+
+// A hedge is counted by outcome and kept out of the attempts (requests
+// made stay the duration count less the retries).
+func TestHedgeMetrics(t *testing.T) {
+	m := newMetrics()
+	const op = "CompleteMultipartUpload"
+	m.ObserveAttempt(obsclient.Attempt{Op: op, Status: 200, Duration: 3 * time.Second})
+	m.ObserveAttempt(obsclient.Attempt{Op: op, Status: 200, Duration: time.Millisecond, Hedge: true})
+	m.ObserveAttempt(obsclient.Attempt{Op: op, Status: 404, Code: "NoSuchUpload", Hedge: true})
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "outcome" {
+					name += "/" + l.GetValue()
+				}
+			}
+			switch {
+			case mt.Counter != nil:
+				got[name] += mt.GetCounter().GetValue()
+			case mt.Histogram != nil:
+				got[name] += float64(mt.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{"obsfs_store_hedges_total/won": 1, "obsfs_store_hedges_total/lost": 1,
+		"obsfs_store_request_duration_seconds": 1, "obsfs_store_errors_total": 0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}

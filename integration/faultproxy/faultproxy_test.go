@@ -440,6 +440,54 @@ func TestMinIOCompleteFaults(t *testing.T) {
 	}
 }
 
+// A Complete that the store leaves unanswered (delayed 40 s before it is
+// forwarded) is hedged: a second Complete goes out after the hedge delay
+// (3 s here) and completes the upload, the first is cancelled before it
+// reaches MinIO, and the call returns long before the 40 s. Checked
+// directly on MinIO: the object is exact, no upload is left.
+func TestMinIOCompleteHedged(t *testing.T) {
+	s := needMinIO(t)
+	ctx := context.Background()
+	p := newProxy(t, s.Endpoint)
+	c := newClient(t, s, p.URL(), obsclient.SignatureV4, fastRetry, func(c *obsclient.Config) {
+		c.Stall.Initial = time.Second // the hedge delay is then the 3 s floor
+	})
+	direct := s.Client(t, nil)
+	bucket := s.Bucket(t, t.Name())
+	const key = "hedged/object"
+	up, err := c.InitiateMultipartUpload(ctx, &obsclient.InitiateMultipartUploadInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(t, obsclient.MinPartSizeS3+1000)
+	parts := uploadParts(t, c, bucket, key, up.UploadID, data, obsclient.MinPartSizeS3)
+	const delay = 40 * time.Second
+	id := p.AddRule(faultproxy.Rule{Method: "POST", Query: "uploadId", Action: faultproxy.ActionDelay, Delay: delay, Times: 1})
+	t0 := time.Now()
+	out, err := c.CompleteMultipartUpload(ctx, &obsclient.CompleteMultipartUploadInput{Bucket: bucket, Key: key,
+		UploadID: up.UploadID, Parts: parts})
+	if err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	if d := time.Since(t0); d > delay/2 {
+		t.Errorf("Complete took %v: the delayed request was waited out", d)
+	}
+	if out.Recovered {
+		t.Errorf("Recovered: want the hedge's own answer")
+	}
+	if p.Hits(id) != 1 || p.Count("POST", "uploadId") != 2 {
+		t.Errorf("rule fired %d times, %d Completes; want 1 and 2", p.Hits(id), p.Count("POST", "uploadId"))
+	}
+	checkObject(t, direct, bucket, key, data)
+	uploads, err := direct.ListMultipartUploads(ctx, &obsclient.ListMultipartUploadsInput{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("uploads left: %+v", uploads.Uploads)
+	}
+}
+
 func TestMinIOTruncatedXMLIsRetried(t *testing.T) {
 	s := needMinIO(t)
 	ctx := context.Background()
