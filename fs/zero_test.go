@@ -134,7 +134,7 @@ func TestStatCacheTTLZero(t *testing.T) {
 // DefaultConfig holds the defaults; a Config keeps its zeros.
 func TestConfigZerosMeanZero(t *testing.T) {
 	def := DefaultConfig()
-	if def.StatCacheTTL != 5*time.Second || def.FileMode != 0o644 || def.DirMode != 0o755 || def.CopyThreshold != 5<<30 ||
+	if def.StatCacheTTL != 5*time.Second || def.FileMode != 0o644 || def.DirMode != 0o755 || def.CopyThreshold != DefaultCopyThreshold ||
 		def.OpTimeout != 2*time.Minute {
 		t.Errorf("DefaultConfig() = %+v", def)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	"github.com/obsfs/obsfs/fs"
 	"github.com/obsfs/obsfs/obsclient"
 	"github.com/spf13/pflag"
 )
@@ -139,8 +140,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.Var(sizeValue{&o.cacheSize}, "cache-size", "memory for clean data (reads, and parts already uploaded)")
 	o.readAhead = 256 << 20
 	fl.Var(sizeValue{&o.readAhead}, "read-ahead-buffer", "memory for data fetched ahead of sequential readers, across all files (up to 64MiB per file)")
-	o.copyThreshold = obsclient.MaxPartSize
-	fl.Var(sizeValue{&o.copyThreshold}, "copy-threshold", "renames of objects larger than this use a multipart copy")
+	o.copyThreshold = fs.DefaultCopyThreshold
+	fl.Var(sizeValue{&o.copyThreshold}, "copy-threshold", "renames of objects larger than this use a multipart copy of parallel parts (at most 5GiB)")
 	fl.IntVar(&o.tierParts, "parts-per-tier", 1000, "parts of each size before the part size doubles")
 	_ = fl.MarkHidden("parts-per-tier")
 	o.uid, o.gid = uint32(os.Getuid()), uint32(os.Getgid())
