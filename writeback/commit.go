@@ -389,13 +389,7 @@ func (f *File) runJob(ctx context.Context, up *upload, j *partJob, src source, b
 		}
 		body = &pagesReader{b.pages, n}
 	case jobCopy:
-		out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
-			Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: j.idx + 1,
-			SourceBucket: f.m.cfg.Bucket, SourceKey: src.key,
-			SourceRange: &obsclient.Range{Start: src.off + j.start, End: src.off + j.end - 1}, SourceIfMatch: src.obj.ETag,
-			SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
-			SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
-		})
+		out, err := f.m.copyPart(ctx, up.key, up.id, j.idx+1, src.key, src.obj.ETag, src.off+j.start, src.off+j.end)
 		if err != nil {
 			if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {
 				return fmt.Errorf("%w: copying part %d from %q: %v", ErrConflict, j.idx+1, src.key, err)
@@ -423,13 +417,7 @@ func (f *File) copyZeros(ctx context.Context, up *upload, j *partJob) (done bool
 	if err != nil {
 		return false, err
 	}
-	out, err := f.m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
-		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, PartNumber: j.idx + 1,
-		SourceBucket: f.m.cfg.Bucket, SourceKey: z.key,
-		SourceRange: &obsclient.Range{Start: 0, End: n - 1}, SourceIfMatch: z.obj.ETag,
-		SseC: f.m.cfg.SSE.SseC, SseCKey: f.m.cfg.SSE.SseCKey,
-		SourceSseC: f.m.cfg.SSE.SseC, SourceSseCKey: f.m.cfg.SSE.SseCKey,
-	})
+	out, err := f.m.copyPart(ctx, up.key, up.id, j.idx+1, z.key, z.obj.ETag, 0, n)
 	if err != nil {
 		if obsclient.IsPreconditionFailed(err) || obsclient.IsNotFound(err) {
 			f.m.log.WithField("key", z.key).WithError(err).Warn("the zero object for holes is gone: uploading this hole's zeros")

@@ -87,3 +87,16 @@ type NopCache struct{}
 func (NopCache) Get(string) *Page  { return nil }
 func (NopCache) Set(string, *Page) {}
 func (NopCache) Del(string)        {}
+
+// copyPart copies bytes [start, end) of version etag of srcKey into part
+// number part of upload uploadID of key, server-side, with the mount's
+// SSE-C key on both sides.
+func (m *Manager) copyPart(ctx context.Context, key, uploadID string, part int, srcKey, etag string, start, end int64) (*obsclient.UploadPartCopyOutput, error) {
+	return m.store.UploadPartCopy(ctx, &obsclient.UploadPartCopyInput{
+		Bucket: m.cfg.Bucket, Key: key, UploadID: uploadID, PartNumber: part,
+		SourceBucket: m.cfg.Bucket, SourceKey: srcKey,
+		SourceRange: &obsclient.Range{Start: start, End: end - 1}, SourceIfMatch: etag,
+		SseC: m.cfg.SSE.SseC, SseCKey: m.cfg.SSE.SseCKey,
+		SourceSseC: m.cfg.SSE.SseC, SourceSseCKey: m.cfg.SSE.SseCKey,
+	})
+}

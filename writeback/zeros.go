@@ -141,13 +141,7 @@ func (m *Manager) buildZeroLevel(ctx context.Context, k int, prev Version) (Vers
 	for i := range n {
 		g.Go(func() error {
 			l := min(prev.Size, size-int64(i)*prev.Size)
-			out, err := m.store.UploadPartCopy(gctx, &obsclient.UploadPartCopyInput{
-				Bucket: m.cfg.Bucket, Key: key, UploadID: id, PartNumber: i + 1,
-				SourceBucket: m.cfg.Bucket, SourceKey: m.zeros.key(prev.Size),
-				SourceRange: &obsclient.Range{Start: 0, End: l - 1}, SourceIfMatch: prev.ETag,
-				SseC: m.cfg.SSE.SseC, SseCKey: m.cfg.SSE.SseCKey,
-				SourceSseC: m.cfg.SSE.SseC, SourceSseCKey: m.cfg.SSE.SseCKey,
-			})
+			out, err := m.copyPart(gctx, key, id, i+1, m.zeros.key(prev.Size), prev.ETag, 0, l)
 			if err != nil {
 				return err
 			}
