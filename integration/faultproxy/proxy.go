@@ -77,6 +77,9 @@ type RequestRecord struct {
 	// BodyBytes is the request's Content-Length (0 without a body): the
 	// payload the client sent.
 	BodyBytes int64
+	// CopySource is the request's x-amz-copy-source (or x-obs-copy-source)
+	// header, "" if none: a PUT with it is a CopyObject or UploadPartCopy.
+	CopySource string
 	// Err describes a failure to forward (the server unreachable, the
 	// client gone), "" if none.
 	Err string
@@ -293,7 +296,10 @@ func (p *Proxy) begin(r *http.Request, rawPath string) (rec *recorder, rule *Rul
 	}
 	p.inflight.Add(1)
 	entry := RequestRecord{Method: r.Method, RawPath: rawPath, RawQuery: r.URL.RawQuery, Action: ActionForward,
-		BodyBytes: max(r.ContentLength, 0)}
+		BodyBytes: max(r.ContentLength, 0), CopySource: r.Header.Get("x-amz-copy-source")}
+	if entry.CopySource == "" {
+		entry.CopySource = r.Header.Get("x-obs-copy-source")
+	}
 	now := time.Now()
 	for _, rs := range p.rules {
 		if rs.left == 0 || (!rs.until.IsZero() && now.After(rs.until)) ||
