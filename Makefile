@@ -84,13 +84,17 @@ stress: deps
 		$(GO) test -race -count=1 -run '^TestSoak$$' -v -timeout 60m ./integration/
 
 ## bench: the benchmarks of ./integration (end-to-end mount vs direct
-## obsclient, and the client's own), without -race; then one summary line
-## per end-to-end benchmark. Not part of `make test`. BENCH and BENCHTIME
-## select others, e.g. `make bench BENCH=UploadPart BENCHTIME=64x`.
+## obsclient, obsfs vs s3fs on the same MinIO, and the client's own),
+## without -race; then one summary line per end-to-end benchmark and the
+## peers' tables. Not part of `make test`. BENCH and BENCHTIME select
+## others, e.g. `make bench BENCH=UploadPart BENCHTIME=64x`.
 BENCH     ?= .
 BENCHTIME ?= 5x
 bench: deps
-	@$(MAKE) -s packages PACKAGES="tc:iproute2" # BenchmarkRead1GiBShaped shapes lo with tc
+	@# tc: BenchmarkRead1GiBShaped shapes lo; s3fs: the peer of BenchmarkMetadataMix and BenchmarkSmallFiles
+	@$(MAKE) -s packages PACKAGES="tc:iproute2 s3fs:s3fs" || true
+	@for pc in tc:iproute2 s3fs:s3fs; do command -v $${pc%%:*} >/dev/null 2>&1 || \
+		{ echo "error: $${pc%%:*} is not installed and apt-get could not install it (package $${pc#*:}): make bench needs it" >&2; exit 1; }; done
 	@set -o pipefail; out=$$(mktemp); \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./integration/ | tee $$out; \
 	status=$$?; \
@@ -99,7 +103,9 @@ bench: deps
 			if (v ~ / ratio=/) { if (!head++) print "\nsummary (ratio = mount MiB/s / direct MiB/s, goal >= 0.9):"; \
 				r = v; sub(/.* ratio=/, "", r); sub(/ .*/, "", r); \
 				md = v; sub(/.* ratio-median=/, "", md); sub(/ .*/, "", md); \
-				printf "  %-24s ratio %s, median of iterations %s  (%s)\n", $$1, r, md, substr(v, 2) } }' $$out; \
+				printf "  %-24s ratio %s, median of iterations %s  (%s)\n", $$1, r, md, substr(v, 2) } } \
+		/ per tool:$$/ { print "\n" $$0; table = 1; next } \
+		table && /^(\||  )/ { print; next } { table = 0 }' $$out; \
 	rm -f $$out; exit $$status
 
 clean:
