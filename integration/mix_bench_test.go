@@ -47,7 +47,7 @@ type mixConfig struct {
 // machine with MinIO on the same cores (which copies every byte of a
 // server-side copy). $OBSFS_BENCH_MIX_OPS sets another number of
 // operations per worker.
-var mixDefaults = mixConfig{workers: 4, ops: 150, maxSize: 32 << 20, maxWrite: 64 << 10}
+var mixDefaults = mixConfig{workers: 4, ops: 300, maxSize: 32 << 20, maxWrite: 64 << 10}
 
 // mixOp is one kind of operation of the mix.
 type mixOp int
