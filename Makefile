@@ -87,14 +87,18 @@ stress: deps
 ## obsclient, obsfs vs s3fs on the same MinIO, and the client's own),
 ## without -race; then one summary line per end-to-end benchmark and the
 ## peers' tables. Not part of `make test`. BENCH and BENCHTIME select
-## others, e.g. `make bench BENCH=UploadPart BENCHTIME=64x`.
+## others, e.g. `make bench BENCH=UploadPart BENCHTIME=64x`. It installs
+## what it needs with apt-get (tc, s3fs) and stops with one line if it
+## cannot.
 BENCH     ?= .
 BENCHTIME ?= 5x
-bench: deps
-	@# tc: BenchmarkRead1GiBShaped shapes lo; s3fs: the peer of BenchmarkMetadataMix and BenchmarkSmallFiles
-	@$(MAKE) -s packages PACKAGES="tc:iproute2 s3fs:s3fs" || true
-	@for pc in tc:iproute2 s3fs:s3fs; do command -v $${pc%%:*} >/dev/null 2>&1 || \
+# tc: BenchmarkRead1GiBShaped shapes lo; s3fs: the peer of BenchmarkMetadataMix and BenchmarkSmallFiles.
+BENCH_PACKAGES := $(PACKAGES) tc:iproute2 s3fs:s3fs
+bench: minio
+	@$(MAKE) -s packages PACKAGES="$(BENCH_PACKAGES)" || true # one apt-get update for all
+	@for pc in $(BENCH_PACKAGES); do command -v $${pc%%:*} >/dev/null 2>&1 || \
 		{ echo "error: $${pc%%:*} is not installed and apt-get could not install it (package $${pc#*:}): make bench needs it" >&2; exit 1; }; done
+	@test -e /dev/fuse || { echo "error: /dev/fuse is missing: FUSE is not available on this machine" >&2; exit 1; }
 	@set -o pipefail; out=$$(mktemp); \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./integration/ | tee $$out; \
 	status=$$?; \
