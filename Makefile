@@ -100,7 +100,7 @@ bench: minio
 		{ echo "error: $${pc%%:*} is not installed and apt-get could not install it (package $${pc#*:}): make bench needs it" >&2; exit 1; }; done
 	@test -e /dev/fuse || { echo "error: /dev/fuse is missing: FUSE is not available on this machine" >&2; exit 1; }
 	@set -o pipefail; out=$$(mktemp); \
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./integration/ | tee $$out; \
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 120m ./integration/ | tee $$out; \
 	status=$$?; \
 	awk 'BEGIN { head = 0 } \
 		/^Benchmark/ { v = ""; for (i = 3; i < NF; i += 2) if ($$(i+1) != "ns/op") v = v " " $$(i+1) "=" $$i; \

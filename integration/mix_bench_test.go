@@ -484,6 +484,7 @@ func runMix(b *testing.B, m *peerMount, run string, cfg mixConfig, seed uint64, 
 			r.first = first
 		}
 	}
+	m.deletePrefix(b, run+"/")
 	return r
 }
 
@@ -630,7 +631,7 @@ func BenchmarkMetadataMix(b *testing.B) {
 	for op, n := range counts {
 		mix = append(mix, fmt.Sprintf("%s %d", mixOpNames[op], n))
 	}
-	notes = append([]string{fmt.Sprintf("the mix: %d workers × %d ops, files up to %d MiB, writes up to %d KiB; per iteration %s",
+	notes = append([]string{fmt.Sprintf("the mix: %d workers × %d ops, files up to %d MiB, writes up to %d KiB; in the last iteration %s",
 		cfg.workers, cfg.ops, cfg.maxSize>>20, cfg.maxWrite>>10, strings.Join(mix, ", "))}, notes...)
 	lines := []string{peerTableHeader("op", "ops/s", "seconds", "MiB written", "sent/written", "wrong reads", "wrong files")}
 	for k, m := range mounts {
@@ -738,6 +739,7 @@ func BenchmarkSmallFiles(b *testing.B) {
 			listed := time.Since(t0)
 			tally := tallyRequests(m.proxy.Requests())
 			checkSmallFiles(b, m, name+"/", src, sums)
+			m.deletePrefix(b, name+"/")
 			b.Logf("iteration %d: %s cp -r %.2fs, all listed after %.2fs: %.0f files/s, %d requests",
 				i, m.peer, cpDone.Seconds(), listed.Seconds(), smallFiles/listed.Seconds(), tally.total)
 			t := &total[k]

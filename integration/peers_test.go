@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -351,5 +352,33 @@ func TestS3Op(t *testing.T) {
 		if got := s3Op(c.r); got != c.want {
 			t.Errorf("s3Op(%v) = %q, want %q", c.r, got, c.want)
 		}
+	}
+}
+
+// deletePrefix deletes every object under prefix out of band, once a
+// benchmark's iteration has checked them, so that a run of many
+// iterations does not fill the disk (MinIO keeps every byte of every
+// sparse file). The tools never look there again.
+func (m *peerMount) deletePrefix(tb testing.TB, prefix string) {
+	tb.Helper()
+	ctx := context.Background()
+	keys, err := listKeys(ctx, m.client, m.bucket, prefix)
+	if err != nil {
+		tb.Fatalf("%s: listing %s out of band: %v", m.peer, prefix, err)
+	}
+	var ids []obsclient.ObjectID
+	for k := range keys {
+		ids = append(ids, obsclient.ObjectID{Key: k})
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), obsclient.MaxDeleteObjects)
+		out, err := m.client.DeleteObjects(ctx, &obsclient.DeleteObjectsInput{Bucket: m.bucket, Objects: ids[:n], Quiet: true})
+		if err == nil && len(out.Errors) > 0 {
+			err = fmt.Errorf("%s: %s", out.Errors[0].Key, out.Errors[0].Message)
+		}
+		if err != nil {
+			tb.Fatalf("%s: deleting %s out of band: %v", m.peer, prefix, err)
+		}
+		ids = ids[n:]
 	}
 }
