@@ -29,6 +29,8 @@ import (
 // peer is a tool that mounts a bucket.
 type peer struct {
 	name string
+	// install says how to install the tool, if it is not obsfs.
+	install string
 	// mount mounts bucket, at endpoint with srv's credentials, on a new
 	// directory that it returns. It registers the unmount with tb.Cleanup
 	// (it runs on failure too) and makes sure the tool does not outlive
@@ -39,7 +41,7 @@ type peer struct {
 // benchPeers are the peers, obsfs first.
 var benchPeers = []peer{
 	{name: "obsfs", mount: mountObsfs},
-	{name: "s3fs", mount: mountS3fs},
+	{name: "s3fs", install: "`make bench` installs it (apt-get install s3fs)", mount: mountS3fs},
 }
 
 // peerMount is one peer's mount of a bucket of its own through a proxy.
@@ -58,6 +60,11 @@ func (m *peerMount) path(rel string) string { return filepath.Join(m.dir, rel) }
 // mountPeers mounts a new bucket through each peer, in benchPeers' order.
 func mountPeers(tb testing.TB, srv *miniotest.Server) []*peerMount {
 	tb.Helper()
+	for _, p := range benchPeers { // fail before mounting anything
+		if _, err := exec.LookPath(p.name); p.install != "" && err != nil {
+			tb.Fatalf("%s is not installed: %s", p.name, p.install)
+		}
+	}
 	var ms []*peerMount
 	for _, p := range benchPeers {
 		proxy, err := faultproxy.New(srv.Endpoint)
