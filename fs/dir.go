@@ -13,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/obsfs/obsfs/obsclient"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 )
 
 // dirNode is a directory: a key prefix, with or without a marker object.
@@ -32,6 +33,7 @@ type dirNode struct {
 	// (finishLooking). Guarded by mu.
 	looking map[uint64]bool
 	changes map[string]change
+	relist  singleflight.Group // lookups' listings of a small directory (relist.go)
 }
 
 // change is a name's entry as this mount last changed it (nil: removed),
@@ -188,6 +190,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		}
 	}
 	e, found, known := d.cached(name)
+	if !known {
+		e, found, known = d.relisted(ctx, name)
+	}
 	if !known {
 		pctx, opDone := fsys.op(ctx)
 		dir, file, err := d.probeBoth(pctx, key)
