@@ -53,7 +53,7 @@ func TestParseArgs(t *testing.T) {
 	def := want{
 		bucket: "bucket", mountpoint: "/mnt", endpoint: testEndpoint, region: "us-east-1", signature: "v4",
 		partSize: 8 << 20, writeBuffer: 512 << 20, concurrency: 8, statCacheTTL: 5 * time.Second, retries: -1,
-		fileMode: 0o644, dirMode: 0o755, copyThreshold: 5 << 30, opTimeout: 2 * time.Minute,
+		fileMode: 0o644, dirMode: 0o755, copyThreshold: 128 << 20, opTimeout: 2 * time.Minute,
 	}
 	with := func(f func(w *want)) want {
 		w := def
