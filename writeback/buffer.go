@@ -3,6 +3,7 @@ package writeback
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"fmt"
 	"hash"
 	"io"
 	"sort"
@@ -102,6 +103,8 @@ type partBuf struct {
 	reserved int64 // write-buffer bytes charged to this buffer
 	lastUse  int64 // File.clock value of the last write, for eviction order
 	pool     *pagePool
+	sealed   bool   // handed to the uploader: the pages no longer change
+	sum      uint32 // checksum of the pages when sealed (invariant checks on)
 }
 
 func newPartBuf(idx int, start, size int64, pool *pagePool) *partBuf {
@@ -152,6 +155,7 @@ func (b *partBuf) growth(rel, n int64) int64 {
 // writeAt copies data to [rel, rel+len(data)); the capacity must have been
 // charged (growth) already.
 func (b *partBuf) writeAt(data []byte, rel int64) {
+	b.mustNotBeSealed()
 	b.ensure(rel, int64(len(data)))
 	for len(data) > 0 {
 		p := rel / pageSize
@@ -227,6 +231,7 @@ func (b *partBuf) readAt(dst []byte, rel int64) {
 // truncate drops everything at or after rel: valid ranges are cut and the
 // stored bytes zeroed, so a later extension reads zeros.
 func (b *partBuf) truncate(rel int64) {
+	b.mustNotBeSealed()
 	b.valid = b.valid.cut(rel)
 	for p := range b.pages {
 		ps := int64(p) * pageSize
@@ -238,6 +243,14 @@ func (b *partBuf) truncate(rel int64) {
 			clear(pg[rel-ps:])
 			b.pages[p] = pg[:rel-ps]
 		}
+	}
+}
+
+// mustNotBeSealed panics, with invariant checks on, on a change to a
+// sealed buffer.
+func (b *partBuf) mustNotBeSealed() {
+	if checkInvariants && b.sealed {
+		panic(fmt.Sprintf("writeback: part %d changed after it was sealed", b.idx+1))
 	}
 }
 

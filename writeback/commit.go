@@ -54,7 +54,7 @@ func (f *File) commitRunLocked() error {
 	// first: the commit replaces that version, and the read's conditional
 	// GETs would fail (ESTALE for a change this mount made itself). Parts
 	// in flight are waited for (a failed one fails the commit at once).
-	for f.err == nil && (len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0) {
+	for f.err == nil && (f.parts.uploading > 0 || f.stagedBusy > 0 || f.baseReads > 0) {
 		if err := f.waitLocked(ctx); err != nil {
 			return f.failLocked(explain(ctx, err))
 		}
@@ -79,7 +79,7 @@ func (f *File) commitRunLocked() error {
 // cancelled), and the upload is aborted. Returns the sticky error.
 func (f *File) failLocked(err error) error {
 	f.setErrLocked(err)
-	for len(f.inflight) > 0 {
+	for f.parts.uploading > 0 {
 		f.cond.Wait()
 	}
 	f.cleanupLocked()
@@ -89,7 +89,7 @@ func (f *File) failLocked(err error) error {
 // cleanupLocked, after a failure, aborts the multipart upload and drops
 // every buffer. Called with mu held and nothing in flight.
 func (f *File) cleanupLocked() {
-	if len(f.inflight) > 0 {
+	if f.parts.uploading > 0 {
 		return // runUpload will finish; the next Flush cleans up
 	}
 	if f.up != nil {
@@ -99,10 +99,8 @@ func (f *File) cleanupLocked() {
 			f.m.abort(up.key, up.id)
 		}
 	}
-	for i, b := range f.held {
-		f.m.budget.release(b.reserved)
-		b.free()
-		delete(f.held, i)
+	for _, i := range f.parts.indexes(partFilling) {
+		f.dropLocked(i)
 	}
 	if f.stagedBusy == 0 {
 		f.dropAllStagedLocked()
@@ -162,7 +160,7 @@ const maxFillRead = 8 << 20
 func (f *File) commitSingleLocked(ctx context.Context) error {
 	size, key, meta := f.size, f.key, f.meta
 	src, baseLimit := f.src, f.baseLimit
-	b := f.held[0]
+	b := f.parts.filling(0)
 	var fillCharge int64
 	if b == nil {
 		b = newPartBuf(0, 0, f.lay.partSize(0), f.m.pages)
@@ -190,7 +188,7 @@ func (f *File) commitSingleLocked(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	if err != nil {
-		if f.held[0] != b {
+		if f.parts.filling(0) != b {
 			b.free()
 		}
 		return fmt.Errorf("put object %q: %w", key, err)
@@ -237,16 +235,18 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 	for i := 0; i < n; i++ {
 		start, end := f.lay.partRange(i, size)
 		j := &partJob{idx: i, start: start, end: end}
-		d, done := up.done[i]
-		switch {
-		case f.staged[i] != nil:
-			j.kind, j.staged = jobStaged, f.staged[i]
-		case f.held[i] != nil:
-			j.kind, j.buf = jobUpload, f.held[i]
-		case done && d.size == end-start:
-			j.kind, j.etag = jobKeep, d.etag
-		case done:
-			return fmt.Errorf("internal error: part %d uploaded with %d bytes, file now needs %d", i+1, d.size, end-start)
+		pt := f.parts.get(i)
+		switch st := f.parts.state(i); {
+		case st == partStaged:
+			j.kind, j.staged = jobStaged, pt.sp
+		case st == partFilling:
+			j.kind, j.buf = jobUpload, pt.buf
+		case st == partUploaded && pt.done.size == end-start:
+			j.kind, j.etag = jobKeep, pt.done.etag
+		case st == partUploaded:
+			return fmt.Errorf("internal error: part %d uploaded with %d bytes, file now needs %d", i+1, pt.done.size, end-start)
+		case st != partBase: // the commit waited for parts uploading or copied
+			return fmt.Errorf("internal error: part %d %s during a commit", i+1, st)
 		case end <= baseLimit:
 			j.kind = jobCopy
 		case start >= baseLimit:
@@ -433,16 +433,5 @@ func (f *File) copyZeros(ctx context.Context, up *upload, j *partJob) (done bool
 // finishCommitLocked records a successful commit: the new version becomes
 // the base, buffers move to the clean cache and release their budget.
 func (f *File) finishCommitLocked(key string, ver Version, bufs []*partBuf) {
-	for _, b := range bufs {
-		f.retirePages(b, min(b.size, ver.Size-b.start), func(idx int64) string { return objectPageKey(key, ver.ETag, idx) })
-		if f.held[b.idx] == b {
-			delete(f.held, b.idx)
-		}
-		f.m.budget.release(b.reserved)
-		b.reserved = 0
-	}
-	f.base, f.src, f.baseLimit = ver, source{key: key, obj: ver}, ver.Size
-	f.dirty = false
-	f.dropUploadLocked()
-	f.dropAllStagedLocked()
+	f.committedLocked(key, ver, bufs)
 }

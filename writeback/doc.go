@@ -58,11 +58,29 @@
 // for metrics: parts in flight, write-buffer use and waits, early commits,
 // open uploads, cache hits and misses.
 //
+// Each part of a File is in one named state — base (the committed
+// version below File.baseLimit, zeros above), filling, uploading,
+// uploaded, staged or copying — held in File.parts, and changes state only
+// through the transitions in parts.go. Reads, commits, writes and
+// truncates switch on the state. Invariants, checked after every
+// transition in tests and in builds with -tags obsfscheck
+// (File.checkLocked): one state per part with that state's fields only;
+// the budget charged to a file equals the bytes its filling and uploading
+// buffers reserve, and covers their memory; an uploading buffer is sealed,
+// full and does not change until its upload ends; an uploaded part has its
+// layout size, lies inside the file and belongs to a started upload;
+// nothing lies past the file's size but an empty staged part opened for a
+// write under way; staged parts only where the part is too large for
+// memory, buffers only where it is not; File.stagedBusy counts the
+// staged parts' users and copies.
+//
 // Lock order, outermost first: the fs node locks (fs/doc.go: FS.renameMu,
 // fileNode.mu, dirNode.mu; fs calls a File with its node's lock held),
 // then File.mu, then File.mu of one of that file's staged parts (a parent
-// calls its staged part's File with its own lock held in truncate; in
-// writeMem and copyStaged it marks the part busy and lets go first), then
+// calls its staged part's File with its own lock held in truncate,
+// openStagedLocked and the invariant check; in writeMem, read and
+// copyStaged it marks the part busy (refs) and lets go first; a staged
+// part's File never calls its parent), then
 // Stream.mu, then readAhead.mu. Leaves, holding which no other lock is
 // taken: Manager.mu (the set of open files: relieve copies it and lets go
 // before it asks each file), the upload tracker's and the outcomes'

@@ -50,11 +50,10 @@ type File struct {
 	key            string            // guarded by mu: where commits go
 	base           Version           // guarded by mu: committed content
 	src            source            // guarded by mu: where base's bytes live
-	baseLimit      int64             // guarded by mu: bytes below it not held come from base
+	baseLimit      int64             // guarded by mu: bytes of parts in partBase below it come from base, above it are zeros
 	size           int64             // guarded by mu
 	dirty          bool              // guarded by mu: content differs from base
-	held           map[int]*partBuf  // guarded by mu: buffers being written
-	inflight       map[int]*partBuf  // guarded by mu: sealed buffers uploading
+	parts          parts             // guarded by mu: the state of each part (parts.go)
 	up             *upload           // guarded by mu: the multipart upload, if any
 	run            *commitRun        // guarded by mu: the commit running, if any (wait.go)
 	err            error             // guarded by mu: sticky failure
@@ -64,10 +63,9 @@ type File struct {
 	lastUse        int64             // guarded by mu
 
 	// Parts too large for the write buffer are staged (see staged.go).
-	staged     map[int]*stagedPart // guarded by mu
-	stagedBusy int                 // guarded by mu: operations on staged parts running without mu
-	baseReads  int                 // guarded by mu: reads of the committed version running without mu
-	nested     bool                // a staged part's own File: never stages
+	stagedBusy int  // guarded by mu: operations on staged parts running without mu, and copies
+	baseReads  int  // guarded by mu: reads of the committed version running without mu
+	nested     bool // a staged part's own File: never stages
 
 	ctx    context.Context // store I/O; cancelled by Discard
 	cancel context.CancelFunc
@@ -90,28 +88,19 @@ type upload struct {
 	cancel context.CancelFunc
 	meta   map[string]string // metadata sent with Initiate (set by init)
 	once   sync.Once
-	id     string           // set by init
-	err    error            // set by init
-	done   map[int]donePart // guarded by File.mu: parts uploaded
+	id     string // set by init
+	err    error  // set by init
 }
 
 // newUploadLocked starts f's multipart upload state for key (the upload
 // itself is initiated by its first part, initUpload).
 func (f *File) newUploadLocked(key string) *upload {
 	ctx, cancel := context.WithCancel(f.ctx)
-	f.up = &upload{key: key, ctx: ctx, cancel: cancel, done: map[int]donePart{}}
+	f.up = &upload{key: key, ctx: ctx, cancel: cancel}
 	return f.up
 }
 
-// dropUploadLocked forgets the multipart upload state (after it was
-// completed or aborted) and cancels what may still run under it.
-func (f *File) dropUploadLocked() {
-	if f.up != nil {
-		f.up.cancel()
-		f.up = nil
-	}
-}
-
+// donePart is a part uploaded into the current upload.
 type donePart struct {
 	etag string
 	size int64
@@ -131,8 +120,8 @@ func (m *Manager) openWithLayout(key string, base Version, lay layout, parent *s
 	ctx, cancel := context.WithCancel(m.ctx)
 	f := &File{
 		m: m, lay: lay, key: key, base: base, src: source{key: key, obj: base},
-		held: map[int]*partBuf{}, inflight: map[int]*partBuf{}, staged: map[int]*stagedPart{},
-		ctx: ctx, cancel: cancel,
+		parts: newParts(),
+		ctx:   ctx, cancel: cancel,
 	}
 	if base.Exists {
 		f.size, f.baseLimit = base.Size, base.Size
@@ -210,8 +199,10 @@ func (f *File) heldState() (held int64, lastUse int64, failed bool) {
 	if f.run != nil {
 		return 0, 0, false
 	}
-	for _, b := range f.held {
-		held += b.reserved
+	for _, pt := range f.parts.m {
+		if pt.state == partFilling {
+			held += pt.buf.reserved
+		}
 	}
 	return held, f.lastUse, f.err != nil
 }
@@ -238,7 +229,7 @@ func (f *File) noteProgress() { f.lastProgress.Store(time.Now().UnixNano()) }
 // not end with a context: callers use it where what runs has been
 // cancelled or failed already, so it ends promptly.
 func (f *File) waitIdleLocked() {
-	for f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 {
+	for f.run != nil || f.parts.uploading > 0 || f.stagedBusy > 0 {
 		f.cond.Wait()
 	}
 }
@@ -314,17 +305,18 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64, spare *int6
 		if retry {
 			continue
 		}
-		// Budget the new memory this write needs.
+		// Every part first..last is filling or base now. Budget the new
+		// memory this write needs.
 		var need int64
 		for i := first; i <= last; i++ {
-			start := f.lay.partOffset(i)
-			rel, n := max(off, start)-start, min(end, start+f.lay.partSize(i))-max(off, start)
-			if b := f.held[i]; b != nil {
+			start, psize := f.lay.partOffset(i), f.lay.partSize(i)
+			rel, n := max(off, start)-start, min(end, start+psize)-max(off, start)
+			if b := f.parts.filling(i); b != nil {
 				need += max(0, b.capacity()+b.growth(rel, n)-b.reserved)
 			} else if start < f.baseLimit {
-				need += f.lay.partSize(i) // reserve the whole part: commit fills it from base
+				need += psize // reserve the whole part: commit fills it from base
 			} else {
-				need += newPartBuf(i, start, f.lay.partSize(i), nil).growth(rel, n)
+				need += newPartBuf(i, start, psize, nil).growth(rel, n)
 			}
 		}
 		if need > *spare {
@@ -335,34 +327,29 @@ func (f *File) writeMem(ctx context.Context, data []byte, off int64, spare *int6
 		}
 		// Apply.
 		f.lastUse = f.m.clock.Add(1)
-		for i := first; i <= last; i++ {
-			start, psize := f.lay.partOffset(i), f.lay.partSize(i)
-			b := f.held[i]
-			if b == nil {
-				b = newPartBuf(i, start, psize, f.m.pages)
-				if start < f.baseLimit {
-					b.reserved = psize
-					*spare -= psize
-				}
-				f.held[i] = b
-			}
-			lo, hi := max(off, start), min(end, start+psize)
-			rel := lo - start
-			if charge := b.capacity() + b.growth(rel, hi-lo) - b.reserved; charge > 0 {
-				b.reserved += charge
-				*spare -= charge
-			}
-			b.writeAt(data[lo-off:hi-off], rel)
-			b.valid = b.valid.add(rel, hi-start)
-			b.lastUse = f.lastUse
-		}
 		f.size = max(f.size, end)
 		f.dirty = true
 		for i := first; i <= last; i++ {
-			if b := f.held[i]; b != nil && b.full() {
-				f.sealLocked(b)
+			start, psize := f.lay.partOffset(i), f.lay.partSize(i)
+			b := f.parts.filling(i)
+			if b == nil {
+				var reserve int64
+				if start < f.baseLimit {
+					reserve = psize
+				}
+				b = f.fillLocked(i, reserve, spare)
+			}
+			lo, hi := max(off, start), min(end, start+psize)
+			rel := lo - start
+			f.chargeLocked(b, b.capacity()+b.growth(rel, hi-lo)-b.reserved, spare)
+			b.writeAt(data[lo-off:hi-off], rel)
+			b.valid = b.valid.add(rel, hi-start)
+			b.lastUse = f.lastUse
+			if b.full() {
+				f.sealLocked(i)
 			}
 		}
+		f.afterLocked("write")
 		return nil
 	}
 }
@@ -404,13 +391,10 @@ func (f *File) payLocked(ctx context.Context, n int64, spare *int64) error {
 // returns retry=true whenever it released mu.
 func (f *File) makeWritableLocked(ctx context.Context, first, last int, spare *int64) (retry bool, err error) {
 	for i := first; i <= last; i++ {
-		if f.inflight[i] != nil {
+		switch f.parts.state(i) {
+		case partUploading:
 			return true, f.waitLocked(ctx)
-		}
-		if f.held[i] != nil || f.up == nil {
-			continue
-		}
-		if _, ok := f.up.done[i]; ok {
+		case partUploaded:
 			return f.reloadLocked(ctx, i, spare)
 		}
 	}
@@ -420,7 +404,7 @@ func (f *File) makeWritableLocked(ctx context.Context, first, last int, spare *i
 // reloadLocked turns uploaded part i back into a held buffer, charging its
 // whole size to the budget. Always returns retry=true.
 func (f *File) reloadLocked(ctx context.Context, i int, spare *int64) (bool, error) {
-	d := f.up.done[i]
+	d := f.parts.get(i).done
 	if *spare < d.size {
 		if err := f.payLocked(ctx, d.size, spare); err != nil {
 			return false, err
@@ -450,22 +434,8 @@ func (f *File) reloadLocked(ctx context.Context, i int, spare *int64) (bool, err
 		pg.Release()
 	}
 	b.valid = spans{{0, d.size}}
-	b.reserved = d.size
-	*spare -= d.size
-	f.held[i] = b
+	f.reloadedLocked(i, b, spare)
 	return true, nil
-}
-
-// sealLocked hands a full buffer to the uploader.
-func (f *File) sealLocked(b *partBuf) {
-	delete(f.held, b.idx)
-	f.inflight[b.idx] = b
-	if f.up == nil {
-		f.newUploadLocked(f.key)
-	}
-	up := f.up
-	f.m.inflight.Add(1)
-	go f.runUpload(up, b)
 }
 
 // initUpload initiates the multipart upload once.
@@ -545,20 +515,7 @@ func (f *File) runUpload(up *upload, b *partBuf) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.inflight, b.idx)
-	switch {
-	case err != nil:
-		f.setErrLocked(fmt.Errorf("upload part %d of %q: %w", b.idx+1, up.key, err))
-		b.free()
-	case !failed:
-		up.done[b.idx] = donePart{etag: etag, size: b.size}
-		f.retirePages(b, b.size, func(idx int64) string { return uploadPageKey(up.id, idx) })
-		f.m.log.WithFields(logrus.Fields{"key": up.key, "part": b.idx + 1, "bytes": b.size}).Debug("uploaded part")
-	default:
-		b.free()
-	}
-	f.m.budget.release(b.reserved)
-	b.reserved = 0
+	f.uploadedLocked(up, b, etag, err, failed)
 	f.cond.Broadcast()
 }
 
@@ -613,14 +570,17 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 		if f.err != nil {
 			return f.err
 		}
-		if f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 {
+		if f.run != nil || f.parts.uploading > 0 || f.stagedBusy > 0 {
 			if err := f.waitLocked(ctx); err != nil {
 				return err
 			}
 			continue
 		}
+		// Nothing uploads or is copied now: every part is base, filling,
+		// uploaded or staged.
 		if size >= f.size {
-			for i, sp := range f.staged { // the part that held the end grows too
+			for _, i := range f.parts.indexes(partStaged) { // the part that held the end grows too
+				sp := f.parts.get(i).sp
 				if start := f.lay.partOffset(i); size > start && sp.f.Size() < min(size-start, f.lay.partSize(i)) {
 					if err := sp.f.Truncate(ctx, min(size-start, f.lay.partSize(i))); err != nil {
 						return err
@@ -630,6 +590,7 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 			if size > f.size {
 				f.size, f.dirty = size, true
 			}
+			f.afterLocked("truncate")
 			return nil
 		}
 		// Shrink. The part containing the new end keeps its head; if its
@@ -638,7 +599,7 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 		// is now.
 		i := f.lay.partIndex(size)
 		start := f.lay.partOffset(i)
-		if size > start && f.up != nil && f.held[i] == nil && f.staged[i] == nil && f.hasDone(i) {
+		if size > start && f.parts.state(i) == partUploaded {
 			if f.isStaged(i) {
 				// A sealed staged part: commit, then cut it from the object.
 				if err := f.commitWaitLocked(ctx); err != nil {
@@ -658,25 +619,17 @@ func (f *File) truncate(ctx context.Context, size int64, spare *int64) error {
 			}
 			continue
 		}
-		for j, b := range f.held {
-			if b.start >= size {
-				f.m.budget.release(b.reserved)
-				b.free()
-				delete(f.held, j)
+		for _, j := range f.parts.indexes(partFilling, partUploaded) {
+			if f.lay.partOffset(j) >= size {
+				f.dropLocked(j)
 			}
 		}
-		if f.up != nil {
-			for j := range f.up.done {
-				if f.lay.partOffset(j) >= size || j == i {
-					delete(f.up.done, j)
-				}
-			}
-		}
-		if b := f.held[i]; b != nil {
-			b.truncate(size - start)
+		if b := f.parts.filling(i); b != nil {
+			f.cutLocked(b, size-start)
 		}
 		f.baseLimit = min(f.baseLimit, size)
 		f.size, f.dirty = size, true
+		f.afterLocked("truncate")
 		return nil
 	}
 }
@@ -689,139 +642,155 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 }
 
 // read is ReadAt by reader st, delivering the bytes of the committed
-// version to sink (whose buffer is p) and assembling the rest in p.
+// version to sink (whose buffer is p) and assembling the rest in p: the
+// bytes held in memory are copied under mu (planReadLocked); staged parts
+// and the committed version are read without it, pinned meanwhile.
 func (f *File) read(ctx context.Context, st *Stream, p []byte, off int64, sink *pieces) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
 	f.mu.Lock()
-	type baseSeg struct{ s, e int64 }
-	var segs []baseSeg
-	type stagedSeg struct {
-		i   int
-		off int64 // within the part
-		dst []byte
-		sp  *stagedPart
+	r, err := f.planReadLocked(ctx, p, off)
+	if err != nil {
+		f.mu.Unlock()
+		return 0, err
 	}
-	var ssegs []stagedSeg
-	var n int64
-	for {
-		if f.err != nil {
-			f.mu.Unlock()
-			return 0, f.err
-		}
-		if f.run != nil {
-			if err := f.waitLocked(ctx); err != nil {
-				f.mu.Unlock()
-				return 0, err
-			}
-			continue
-		}
-		if off >= f.size {
-			f.mu.Unlock()
-			return 0, io.EOF
-		}
-		n = min(int64(len(p)), f.size-off)
-		segs, ssegs = segs[:0], ssegs[:0]
-		restart := false
-		// fromBase fills [s, e) from the committed version below baseLimit
-		// and with zeros above it.
-		fromBase := func(s, e int64) {
-			if s < f.baseLimit {
-				be := min(e, f.baseLimit)
-				segs = append(segs, baseSeg{s, be})
-				s = be
-			}
-			if s < e {
-				clear(p[s-off : e-off])
-			}
-		}
-		for pos := off; pos < off+n && !restart; {
-			i := f.lay.partIndex(pos)
-			start := f.lay.partOffset(i)
-			segEnd := min(off+n, start+f.lay.partSize(i))
-			switch {
-			case f.staged[i] != nil:
-				ssegs = append(ssegs, stagedSeg{i: i, off: pos - start, dst: p[pos-off : segEnd-off]})
-			case f.held[i] != nil:
-				b := f.held[i]
-				b.readAt(p[pos-off:segEnd-off], pos-start)
-				for _, g := range b.valid.gaps(pos-start, segEnd-start) {
-					fromBase(start+g.s, start+g.e)
-				}
-			case f.inflight[i] != nil:
-				f.inflight[i].readAt(p[pos-off:segEnd-off], pos-start)
-			case f.up != nil && f.hasDone(i):
-				if !f.readUploadedLocked(p[pos-off:segEnd-off], pos) {
-					f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be read")
-					if err := f.commitWaitLocked(ctx); err != nil {
-						f.mu.Unlock()
-						return 0, err
-					}
-					restart = true
-				}
-			default:
-				fromBase(pos, segEnd)
-			}
-			pos = segEnd
-		}
-		if !restart {
-			break
-		}
-	}
-	src := f.src
-	for k := range ssegs {
-		ssegs[k].sp = f.staged[ssegs[k].i]
-		ssegs[k].sp.refs++
+	for _, s := range r.staged {
+		s.sp.refs++
 		f.stagedBusy++
 	}
-	if len(segs) > 0 {
+	if len(r.base) > 0 {
 		f.baseReads++
-		defer func() {
-			f.mu.Lock()
-			f.baseReads--
-			f.cond.Broadcast()
-			f.mu.Unlock()
-		}()
 	}
 	f.mu.Unlock()
-	var err error
-	for _, s := range ssegs {
-		if err == nil {
-			var k int
-			k, err = s.sp.f.ReadAt(ctx, s.dst, s.off)
-			if err == io.EOF { // the part is shorter than the file says: a hole
-				clear(s.dst[k:])
-				err = nil
-			}
-		}
-	}
-	if len(ssegs) > 0 {
+	if len(r.staged) > 0 {
+		err = r.readStaged(ctx)
 		f.mu.Lock()
-		for _, s := range ssegs {
+		for _, s := range r.staged {
 			s.sp.refs--
 			f.stagedBusy--
 		}
 		f.cond.Broadcast()
 		f.mu.Unlock()
 	}
+	if len(r.base) > 0 {
+		for _, seg := range r.base {
+			if err == nil {
+				err = st.readBaseAhead(ctx, r.src.key, r.src.obj, r.src.off+seg.s, int(seg.e-seg.s), sink, int(seg.s-off))
+			}
+		}
+		f.mu.Lock()
+		f.baseReads--
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}
 	if err != nil {
 		return 0, err
 	}
-	for _, seg := range segs {
-		if err := st.readBaseAhead(ctx, src.key, src.obj, src.off+seg.s, int(seg.e-seg.s), sink, int(seg.s-off)); err != nil {
-			return 0, err
-		}
+	if r.n < int64(len(p)) {
+		return int(r.n), io.EOF
 	}
-	if n < int64(len(p)) {
-		return int(n), io.EOF
-	}
-	return int(n), nil
+	return int(r.n), nil
 }
 
-func (f *File) hasDone(i int) bool {
-	_, ok := f.up.done[i]
-	return ok
+// readPlan is a read of n bytes into p at file offset off: what is left
+// to read without mu once the bytes held in memory were copied.
+type readPlan struct {
+	p         []byte
+	off, n    int64
+	src       source // where the committed version's bytes are
+	baseLimit int64
+	base      []span // file ranges of the committed version, in order
+	staged    []stagedRead
+}
+
+// stagedRead is a piece of a read from a staged part.
+type stagedRead struct {
+	sp  *stagedPart
+	off int64 // within the part
+	dst []byte
+}
+
+// planReadLocked copies into p what memory holds of [off, off+len(p)) and
+// plans the rest; it waits for a commit running first, and commits
+// first when an uploaded part's pages are no longer in the clean cache.
+// It returns io.EOF at or past the end.
+func (f *File) planReadLocked(ctx context.Context, p []byte, off int64) (*readPlan, error) {
+	for {
+		if f.err != nil {
+			return nil, f.err
+		}
+		if f.run != nil {
+			if err := f.waitLocked(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if off >= f.size {
+			return nil, io.EOF
+		}
+		r := &readPlan{p: p, off: off, n: min(int64(len(p)), f.size-off), src: f.src, baseLimit: f.baseLimit}
+		lost := false
+		for pos := off; pos < off+r.n && !lost; {
+			i := f.lay.partIndex(pos)
+			start := f.lay.partOffset(i)
+			end := min(off+r.n, start+f.lay.partSize(i))
+			dst := p[pos-off : end-off]
+			switch pt := f.parts.get(i); f.parts.state(i) {
+			case partBase:
+				r.fromBase(pos, end)
+			case partFilling:
+				pt.buf.readAt(dst, pos-start)
+				for _, g := range pt.buf.valid.gaps(pos-start, end-start) {
+					r.fromBase(start+g.s, start+g.e)
+				}
+			case partUploading:
+				pt.buf.readAt(dst, pos-start)
+			case partUploaded:
+				if lost = !f.readUploadedLocked(dst, pos); lost {
+					f.m.log.WithFields(logrus.Fields{"key": f.key, "part": i + 1}).Debug("uploaded part no longer cached: committing so it can be read")
+				}
+			case partStaged, partCopying:
+				r.staged = append(r.staged, stagedRead{sp: pt.sp, off: pos - start, dst: dst})
+			}
+			pos = end
+		}
+		if !lost {
+			return r, nil
+		}
+		if err := f.commitWaitLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fromBase plans file bytes [s, e) as the committed version's below
+// baseLimit and fills them with zeros above it.
+func (r *readPlan) fromBase(s, e int64) {
+	if s < r.baseLimit {
+		be := min(e, r.baseLimit)
+		r.base = append(r.base, span{s, be})
+		s = be
+	}
+	if s < e {
+		clear(r.p[s-r.off : e-r.off])
+	}
+}
+
+// readStaged reads the pieces from staged parts, without mu (the parts
+// are pinned).
+func (r *readPlan) readStaged(ctx context.Context) error {
+	for _, s := range r.staged {
+		k, err := s.sp.f.ReadAt(ctx, s.dst, s.off)
+		if err == io.EOF { // the part is shorter than the file says: a hole
+			clear(s.dst[k:])
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readUploadedLocked copies bytes of an uploaded (not yet completed) part
@@ -871,7 +840,7 @@ func (f *File) Rebase(key string, ver Version) error {
 	if f.err != nil {
 		return f.err
 	}
-	if f.dirty || f.up != nil || len(f.held) > 0 || len(f.staged) > 0 {
+	if f.dirty || f.up != nil || len(f.parts.m) > 0 {
 		return ErrDirty
 	}
 	f.key, f.src, f.base = key, source{key: key, obj: ver}, ver
@@ -902,13 +871,13 @@ func (f *File) Relocate(ctx context.Context, key string, move func(base Version)
 		if f.err != nil {
 			return f.err
 		}
-		if f.run != nil || len(f.inflight) > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
+		if f.run != nil || f.parts.uploading > 0 || f.stagedBusy > 0 || f.baseReads > 0 {
 			if err := f.waitLocked(ctx); err != nil {
 				return err
 			}
 			continue
 		}
-		if f.up != nil || len(f.staged) > 0 {
+		if f.up != nil || f.parts.any(partStaged, partCopying) {
 			if err := f.commitWaitLocked(ctx); err != nil {
 				return err
 			}

@@ -12,5 +12,6 @@ const testPage = 64 << 10
 
 func TestMain(m *testing.M) {
 	pageSize = testPage
+	checkInvariants = true // every transition of a part is checked (parts.go)
 	os.Exit(m.Run())
 }

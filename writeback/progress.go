@@ -118,9 +118,9 @@ func (f *File) progress(now time.Time) (FileProgress, bool) {
 	if f.size >= f.lay.partSize(0) || f.forceMultipart || f.up != nil {
 		p.PartsTotal = f.lay.numParts(f.size)
 	}
-	if f.up != nil {
-		for _, d := range f.up.done {
-			p.Durable += d.size
+	for _, pt := range f.parts.m {
+		if pt.state == partUploaded {
+			p.Durable += pt.done.size
 			p.PartsDone++
 		}
 	}

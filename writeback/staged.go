@@ -43,7 +43,6 @@ type source struct {
 type stagedPart struct {
 	f       *File // the temporary object's content
 	written spans // bytes written through the parent, relative to the part
-	sealing bool  // being copied into the parent's upload
 	refs    int   // operations using f without the parent's mu
 }
 
@@ -63,8 +62,8 @@ func (f *File) stagingKey(i int) string {
 // committed bytes of the part as its base and the file's current length
 // within the part as its length.
 func (f *File) openStagedLocked(i int) (*stagedPart, error) {
-	if sp := f.staged[i]; sp != nil {
-		return sp, nil
+	if pt := f.parts.get(i); pt != nil && pt.state == partStaged {
+		return pt.sp, nil
 	}
 	start, psize := f.lay.partOffset(i), f.lay.partSize(i)
 	baseLen := max(0, min(psize, f.baseLimit-start))
@@ -86,7 +85,7 @@ func (f *File) openStagedLocked(i int) (*stagedPart, error) {
 		}
 	}
 	sp := &stagedPart{f: n}
-	f.staged[i] = sp
+	f.stageLocked(i, sp)
 	return sp, nil
 }
 
@@ -101,13 +100,13 @@ func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) e
 		if f.err != nil {
 			return f.err
 		}
-		if f.run != nil || f.inflight[i] != nil || f.staged[i] != nil && f.staged[i].sealing {
+		if f.run != nil || f.parts.state(i) == partCopying {
 			if err := f.waitLocked(ctx); err != nil {
 				return err
 			}
 			continue
 		}
-		if f.up != nil && f.staged[i] == nil && f.hasDone(i) {
+		if f.parts.state(i) == partUploaded {
 			// Sealed already, and its bytes are only in the upload: commit,
 			// then patch the part from the committed object.
 			if err := f.commitWaitLocked(ctx); err != nil {
@@ -141,22 +140,19 @@ func (f *File) writeStaged(ctx context.Context, i int, data []byte, off int64) e
 		f.size = max(f.size, off+int64(len(data)))
 		f.dirty = true
 		sp.written = sp.written.add(off-start, off-start+int64(len(data)))
-		if sp.written.covers(0, psize) && f.staged[i] == sp {
-			f.sealStagedLocked(i, sp)
+		if pt := f.parts.get(i); sp.written.covers(0, psize) && pt != nil && pt.state == partStaged && pt.sp == sp {
+			f.sealStagedLocked(i)
 		}
+		f.afterLocked("write staged")
 		return nil
 	}
 }
 
 // sealStagedLocked copies a fully written staged part into the upload in
 // the background.
-func (f *File) sealStagedLocked(i int, sp *stagedPart) {
-	sp.sealing = true
-	if f.up == nil {
-		f.newUploadLocked(f.key)
-	}
+func (f *File) sealStagedLocked(i int) {
+	sp := f.copyingLocked(i)
 	up, meta := f.up, f.meta
-	f.stagedBusy++
 	f.m.inflight.Add(1)
 	go func() {
 		defer f.m.inflight.Add(-1)
@@ -169,14 +165,7 @@ func (f *File) sealStagedLocked(i int, sp *stagedPart) {
 		for sp.refs > 0 {
 			f.cond.Wait()
 		}
-		f.stagedBusy--
-		delete(f.staged, i)
-		if err != nil {
-			f.setErrLocked(fmt.Errorf("part %d of %q: %w", i+1, up.key, err))
-		} else {
-			up.done[i] = donePart{etag: etag, size: f.lay.partSize(i)}
-		}
-		f.dropStaged(sp)
+		f.copiedLocked(i, up, etag, err)
 		f.cond.Broadcast()
 	}()
 }
@@ -240,9 +229,8 @@ func (f *File) dropStaged(sp *stagedPart) {
 // dropAllStagedLocked drops every staged part (after a commit or a
 // failure). Nothing may be using them.
 func (f *File) dropAllStagedLocked() {
-	for i, sp := range f.staged {
-		delete(f.staged, i)
-		f.dropStaged(sp)
+	for _, i := range f.parts.indexes(partStaged) {
+		f.dropLocked(i)
 	}
 }
 
@@ -251,12 +239,11 @@ func (f *File) dropAllStagedLocked() {
 // *spare budget: a *needBudget error asks the caller for more, see
 // payLocked). Returns retry=true when it released mu.
 func (f *File) truncateStagedLocked(ctx context.Context, size int64, spare *int64) (bool, error) {
-	for i, sp := range f.staged {
-		start := f.lay.partOffset(i)
+	for _, i := range f.parts.indexes(partStaged) {
+		sp, start := f.parts.get(i).sp, f.lay.partOffset(i)
 		switch {
 		case start >= size:
-			delete(f.staged, i)
-			f.dropStaged(sp)
+			f.dropLocked(i)
 		case size < start+f.lay.partSize(i) && sp.f.Size() > size-start:
 			sp.refs++
 			f.stagedBusy++
@@ -267,6 +254,7 @@ func (f *File) truncateStagedLocked(ctx context.Context, size int64, spare *int6
 			f.stagedBusy--
 			f.cond.Broadcast()
 			sp.written = sp.written.cut(size - start)
+			f.afterLocked("cut staged")
 			return true, err
 		}
 	}
