@@ -61,7 +61,14 @@ const (
 	// DefaultSmallHedgeFloor is the least hedge delay of a small request:
 	// on a loaded machine a healthy small request may take a few hundred
 	// milliseconds, and each hedge it gets is a request more for the store.
-	DefaultSmallHedgeFloor = 300 * time.Millisecond
+	DefaultSmallHedgeFloor = 500 * time.Millisecond
+	// hedgeBodyRate is how fast a store is assumed to take in a request
+	// body it has received (checksums, writing), at the least: a body of n
+	// bytes adds n/hedgeBodyRate to the hedge delay, since a kind's
+	// latencies (PutObject) mix small bodies and large ones. 8 MiB add 2 s,
+	// more than the stall deadline of most kinds: large bodies are then
+	// not hedged.
+	hedgeBodyRate = 4 << 20 // bytes per second
 	// smallHedgeMaxBody is the largest request body hedged (a part of the
 	// first 1000 is 8 MiB).
 	smallHedgeMaxBody = 16 << 20
@@ -72,6 +79,14 @@ const (
 
 // errHedgeLost fails the handler of the request that answered second.
 var errHedgeLost = errors.New("obsclient: the other request of a hedged attempt answered first")
+
+// bodySize is the size of req's body, 0 if none.
+func (req *request) bodySize() int64 {
+	if req.body == nil {
+		return 0
+	}
+	return req.body.n
+}
 
 // smallHedgeable reports whether req may be hedged (see above).
 func smallHedgeable(req *request) bool {
@@ -95,10 +110,11 @@ func smallHedgeable(req *request) bool {
 }
 
 // smallHedgeDelay is the hedge delay of an attempt of kind op whose stall
-// deadline is d: smallHedgeMultiplier × the p90 of the kind's latencies (of
-// every kind's while it has too few), or d/2 while no p90 is known; at
-// least floor. ok is false when that is not below d (no hedge then).
-func (l *latencies) smallHedgeDelay(op string, d, floor time.Duration) (h time.Duration, ok bool) {
+// deadline is d and whose body has size bytes: smallHedgeMultiplier × the
+// p90 of the kind's latencies (of every kind's while it has too few), or
+// d/2 while no p90 is known; at least floor; plus size/hedgeBodyRate. ok
+// is false when that is not below d (no hedge then).
+func (l *latencies) smallHedgeDelay(op string, d, floor time.Duration, size int64) (h time.Duration, ok bool) {
 	l.mu.Lock()
 	var p90 time.Duration
 	if r := l.kind[op]; r != nil && r.p90 > 0 {
@@ -111,7 +127,7 @@ func (l *latencies) smallHedgeDelay(op string, d, floor time.Duration) (h time.D
 	if p90 > 0 {
 		h = smallHedgeMultiplier * p90
 	}
-	h = max(h, floor)
+	h = max(h, floor) + time.Duration(size*int64(time.Second)/hedgeBodyRate)
 	return h, h > 0 && h < d
 }
 

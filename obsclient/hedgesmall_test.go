@@ -16,7 +16,7 @@ import (
 )
 
 // Tests of the hedged small requests (hedgesmall.go). The stall deadline is
-// 30 s (smallStalls' Floor), the hedge delay 100 ms (latencies of 10 ms
+// 30 s (smallStalls' Floor), the hedge delay about 100 ms (latencies of 10 ms
 // learned, smallHedgeFloor lowered); a stalled request hangs until its
 // client goes away or hedgeStall passes; a call must end within hedgeBound
 // (10 s), far above the hedge delay and far below the deadline.
@@ -278,4 +278,28 @@ func TestInitiateNotHedged(t *testing.T) {
 	if n, _ := s.requests(); n != 1 || out.UploadID != "U1" {
 		t.Errorf("%d requests, upload %s; want 1, U1", n, out.UploadID)
 	}
+}
+
+// The hedge delay: half the deadline before latencies are known, then 4 ×
+// p90 at least the floor, plus 1 s per 4 MiB of body; none when that
+// reaches the deadline.
+func TestSmallHedgeDelay(t *testing.T) {
+	l := newLatencies(StallPolicy{Floor: time.Second, Initial: 10 * time.Second, Max: time.Minute})
+	check := func(op string, size int64, wantH time.Duration, wantOK bool) {
+		t.Helper()
+		d, _ := l.deadlines(op, 0)
+		h, ok := l.smallHedgeDelay(op, d, DefaultSmallHedgeFloor, size)
+		if h != wantH || ok != wantOK {
+			t.Errorf("%s of %d bytes (deadline %v): hedge delay %v, %v; want %v, %v", op, size, d, h, ok, wantH, wantOK)
+		}
+	}
+	check("HeadObject", 0, 5*time.Second, true)
+	for range stallMinSamples {
+		l.record("HeadObject", 10*time.Millisecond)
+		l.record("GetObject", 200*time.Millisecond)
+	}
+	check("HeadObject", 0, DefaultSmallHedgeFloor, true)                   // deadline 1 s (Floor)
+	check("HeadObject", 1<<20, DefaultSmallHedgeFloor+time.Second/4, true) // 1 MiB: +250 ms
+	check("HeadObject", 8<<20, DefaultSmallHedgeFloor+2*time.Second, false)
+	check("GetObject", 0, 800*time.Millisecond, true) // deadline 1.6 s
 }
