@@ -16,7 +16,7 @@ import (
 )
 
 // Tests of the hedged small requests (hedgesmall.go). The stall deadline is
-// 30 s (smallStalls' Floor), the hedge delay about 100 ms (latencies of 10 ms
+// 30 s (smallStalls' Floor), the hedge delay about 250 ms (latencies of 10 ms
 // learned, smallHedgeFloor lowered); a stalled request hangs until its
 // client goes away or hedgeStall passes; a call must end within hedgeBound
 // (10 s), far above the hedge delay and far below the deadline.
@@ -65,14 +65,14 @@ func (s *smallServer) requests() (int, [][]byte) {
 }
 
 // smallHedgeClient is a client of s whose ops have learned latencies of
-// 10 ms: stall deadline 30 s, hedge delay 100 ms.
+// 10 ms: stall deadline 30 s, hedge delay 250 ms.
 func smallHedgeClient(t *testing.T, s *smallServer, obs Observer) (*Client, *syncBuffer) {
 	log, buf := debugLogger()
 	c := newTestClient(t, Config{Endpoint: s.srv.URL, AccessKey: "AK", SecretKey: testSecret, Signature: SignatureV4,
 		Retry:  RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxElapsed: time.Minute},
 		Stall:  smallStalls,
 		Logger: log, Observer: obs})
-	c.smallHedgeFloor = 100 * time.Millisecond
+	c.smallHedgeFloor = 250 * time.Millisecond // the first request reaches the server well before its hedge
 	for range stallMinSamples {
 		c.lat.record("warm-up", 10*time.Millisecond)
 	}
@@ -263,7 +263,7 @@ func TestSmallHedgeNotFoundIsTheAnswer(t *testing.T) {
 }
 
 // InitiateMultipartUpload is never hedged (a second one would create a
-// second upload): an Initiate answering after 10 hedge delays is one
+// second upload): an Initiate answering after 4 hedge delays is one
 // request.
 func TestInitiateNotHedged(t *testing.T) {
 	s := newSmallServer(t, func(s *smallServer, n int, _ []byte, w http.ResponseWriter, r *http.Request) {
