@@ -32,6 +32,11 @@ type Client struct {
 	lat    *latencies // recent latencies per operation kind, for stall deadlines
 	// hedgeFloor is the least hedge delay (hedge.go); tests lower it.
 	hedgeFloor time.Duration
+	// smallHedgeFloor is the least hedge delay of a small request
+	// (hedgesmall.go); tests lower it.
+	smallHedgeFloor time.Duration
+	// smallHedges holds a token for each small-request hedge in flight.
+	smallHedges chan struct{}
 	// sleep waits for d or until ctx is done; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -81,10 +86,12 @@ func New(cfg Config) (*Client, error) {
 				return http.ErrUseLastResponse
 			},
 		},
-		log:        cfg.Logger,
-		lat:        newLatencies(cfg.Stall),
-		hedgeFloor: DefaultHedgeFloor,
-		sleep:      sleepCtx,
+		log:             cfg.Logger,
+		lat:             newLatencies(cfg.Stall),
+		hedgeFloor:      DefaultHedgeFloor,
+		smallHedgeFloor: DefaultSmallHedgeFloor,
+		smallHedges:     make(chan struct{}, smallHedgeSlots),
+		sleep:           sleepCtx,
 	}
 	return c, nil
 }

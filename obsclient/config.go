@@ -125,7 +125,14 @@ const UnlimitedAttempts = -1
 // from Complete's own latencies, at least DefaultHedgeFloor (3 s), is
 // hedged instead: a second identical Complete goes out on another
 // connection while the first keeps waiting, and the first success is used
-// (hedge.go). Disabled turns hedging off as well.
+// (hedge.go). Small idempotent requests (HEAD, GET until its headers,
+// listings, PutObject and UploadPart of at most 16 MiB, DeleteObject) are
+// hedged too, before their deadline: after 4 times their kind's p90, or
+// half the deadline while no p90 is known, at least DefaultSmallHedgeFloor
+// (500 ms), plus 1 s per 4 MiB of request body (not at all if that reaches
+// the deadline), a second identical request goes out and the first answer
+// is used; the deadline stays the backstop. At most 8 such hedges are in
+// flight per client (hedgesmall.go). Disabled turns hedging off as well.
 type StallPolicy struct {
 	// Disabled turns stall detection off: only ResponseHeaderTimeout and
 	// IOTimeout bound an attempt.

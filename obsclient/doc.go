@@ -35,7 +35,9 @@
 //     that stops flowing fails the read with ErrStalled. A Complete, which
 //     may legitimately take long, is hedged instead: a second identical
 //     Complete is sent while the first keeps waiting, and the first
-//     success is used.
+//     success is used. Small idempotent requests (HEAD, GET, listings,
+//     PutObject, UploadPart, DeleteObject) get such a hedge well before
+//     their deadline, so that a stall costs a fraction of a second.
 //   - Secrets (secret key, security token, SSE-C keys, Authorization) never
 //     appear in logs or error strings.
 //

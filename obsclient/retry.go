@@ -59,6 +59,8 @@ func (c *Client) do(ctx context.Context, req *request) error {
 		var err error
 		if !c.cfg.Stall.Disabled && hedgedOps[req.op] {
 			err = c.hedged(cl, req, attempt)
+		} else if h, ok := c.lat.smallHedgeDelay(req.op, d, c.smallHedgeFloor, req.bodySize()); ok && d > 0 && smallHedgeable(req) {
+			stalled, keep, err = c.hedgedSmall(cl, req, attempt, d, ds, h)
 		} else {
 			stalled, keep, err = c.attempt(cl, req, attempt, d, ds)
 		}

@@ -68,6 +68,7 @@ type latencyRing struct {
 	buf      [stallSamples]time.Duration
 	n, next  int
 	deadline time.Duration // derived from buf; 0 until stallMinSamples
+	p90      time.Duration // of buf; 0 until stallMinSamples
 }
 
 func newLatencies(p StallPolicy) *latencies {
@@ -107,8 +108,8 @@ func (r *latencyRing) add(d time.Duration, p StallPolicy) {
 	}
 	s := slices.Clone(r.buf[:r.n])
 	slices.Sort(s)
-	p90 := s[(r.n*9+9)/10-1] // the ceil(0.9 n)-th smallest
-	r.deadline = min(max(stallMultiplier*p90, p.Floor), p.Max)
+	r.p90 = s[(r.n*9+9)/10-1] // the ceil(0.9 n)-th smallest
+	r.deadline = min(max(stallMultiplier*r.p90, p.Floor), p.Max)
 }
 
 // deadlines are the stall deadline d and the send deadline ds of an

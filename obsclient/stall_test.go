@@ -437,6 +437,7 @@ func TestStallDeadlineDoubles(t *testing.T) {
 	tr := &startTimes{rt: &http.Transport{}}
 	cfg.Transport = tr
 	c := newTestClient(t, cfg)
+	c.smallHedgeFloor = time.Hour // no hedges: the deadlines alone are measured
 	if _, err := c.HeadObject(context.Background(), &HeadObjectInput{Bucket: "bkt", Key: "k"}); err != nil {
 		t.Fatalf("HeadObject: %v", err)
 	}

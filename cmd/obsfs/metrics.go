@@ -112,7 +112,7 @@ func newMetrics() *metrics {
 	}, []string{"op", "code"})
 	m.storeHedges = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "obsfs_store_hedges_total",
-		Help: "Hedged second requests (a CompleteMultipartUpload with no response after its hedge delay), by API operation and outcome: won (its answer was used) or lost.",
+		Help: "Hedged second requests (a CompleteMultipartUpload, or a small idempotent request such as HeadObject, GetObject or PutObject, with no response after its hedge delay), by API operation and outcome: won (its answer was used) or lost.",
 	}, []string{"op", "outcome"})
 	m.uploaded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "obsfs_store_uploaded_bytes_total",
