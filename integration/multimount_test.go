@@ -14,6 +14,7 @@ import (
 	"github.com/obsfs/obsfs/integration/faultproxy"
 	"github.com/obsfs/obsfs/integration/miniotest"
 	"github.com/obsfs/obsfs/integration/mounttest"
+	"github.com/obsfs/obsfs/obsclient"
 )
 
 // Many hosts, one bucket: two obsfs processes mount one MinIO bucket.
@@ -143,6 +144,20 @@ func TestCloseToOpenAcrossMounts(t *testing.T) {
 	}
 	if _, err := os.Stat(b.Path("moved")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("B stats a name A deleted: %v, want ENOENT", err)
+	}
+	// Each mount's probe of conditional writes (--conditional-writes
+	// auto) found them honoured and deleted its object.
+	out, err := a.Client.ListObjects(t.Context(), &obsclient.ListObjectsInput{Bucket: a.Bucket, Prefix: ".obsfs-staging/probe-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Contents) != 0 {
+		t.Errorf("%d probe objects left, want none", len(out.Contents))
+	}
+	for _, m := range []*mounttest.Mount{a, b} {
+		if strings.Contains(m.Log(), "ignores conditional writes") || strings.Contains(m.Log(), "probing conditional writes failed") {
+			t.Errorf("the probe did not find MinIO's conditional writes:\n%s", m.LogTail(2000))
+		}
 	}
 }
 
