@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -222,5 +223,58 @@ func TestAmbiguousConditionalCommit(t *testing.T) {
 	}
 	if !strings.Contains(m.Log(), "an earlier attempt had stored it") {
 		t.Error("the log does not show a PUT's 412 resolved as its own earlier attempt")
+	}
+}
+
+// A file open for reading on B while A replaces it never yields a mix of
+// versions: B's reads return the old version whole, or fail with ESTALE.
+func TestReaderDuringReplaceAcrossMounts(t *testing.T) {
+	a, b := twoMounts(t)
+	const size = 12 << 20
+	v1, v2 := randomData(10, size), randomData(11, size)
+	if err := os.WriteFile(a.Path("r"), v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Open(b.Path("r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	head := make([]byte, 64<<10)
+	if _, err := io.ReadFull(fb, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a.Path("r"), v2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Object(t, "r"); !bytes.Equal(got, v2) {
+		t.Fatalf("the bucket holds %d bytes, not A's new version", len(got))
+	}
+	rest, err := io.ReadAll(fb)
+	got := append(head, rest...)
+	switch {
+	case err != nil && !errors.Is(err, syscall.ESTALE):
+		t.Fatalf("B's read after the replace: %v, want the old version or ESTALE", err)
+	case err == nil && !bytes.Equal(got, v1):
+		t.Fatalf("B read %d bytes that are not the old version whole (mixed: %v)", len(got), len(got) == size && !bytes.Equal(got, v2))
+	}
+	t.Logf("B's read after the replace: %d bytes, %v", len(got), err)
+	// Once B's stale descriptor is released, an open reads the new
+	// version. An open while the old one is still open shares its inode,
+	// which reads the old version (ESTALE), and the kernel releases a
+	// closed descriptor asynchronously: poll.
+	fb.Close()
+	t0 := time.Now()
+	deadline := t0.Add(30 * time.Second)
+	for {
+		got, err := os.ReadFile(b.Path("r"))
+		if err == nil && bytes.Equal(got, v2) {
+			t.Logf("B reads the new version %v after closing its stale descriptor", time.Since(t0))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opens on B after its stale descriptor was closed still read %d bytes (%v), want A's new version", len(got), err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
