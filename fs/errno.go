@@ -29,6 +29,8 @@ func errno(err error) syscall.Errno {
 		return syscall.EFBIG
 	case errors.Is(err, writeback.ErrConflict):
 		return syscall.ESTALE
+	case errors.Is(err, writeback.ErrExists):
+		return syscall.EEXIST // another writer created the file first
 	case errors.Is(err, writeback.ErrDiscarded):
 		return syscall.EIO
 	case errors.Is(err, context.Canceled):

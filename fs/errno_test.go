@@ -29,6 +29,8 @@ func TestErrno(t *testing.T) {
 		{wrap(&os.PathError{Op: "write", Path: "/var/lib/obsfs/j", Err: syscall.ENOSPC}), syscall.ENOSPC},
 		{wrap(writeback.ErrFileTooLarge), syscall.EFBIG},
 		{wrap(writeback.ErrConflict), syscall.ESTALE},
+		{wrap(writeback.ErrExists), syscall.EEXIST},
+		{wrap(fmt.Errorf("%w: %w", writeback.ErrExists, &obsclient.Error{Status: 412, Code: "PreconditionFailed"})), syscall.EEXIST},
 		{wrap(writeback.ErrDiscarded), syscall.EIO},
 		{wrap(context.Canceled), syscall.EINTR},
 		{wrap(context.DeadlineExceeded), syscall.EIO},

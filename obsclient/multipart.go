@@ -410,6 +410,13 @@ type CompleteMultipartUploadInput struct {
 	Key      string
 	UploadID string
 	Parts    []CompletedPart
+	// IfMatch makes the Complete fail with 412 (IsPreconditionFailed)
+	// unless the object exists with this ETag; IfNoneMatch "*" makes it
+	// fail unless no object has the key. The upload stays pending after a
+	// 412 (abort it). A 412 on a retry after an ambiguous failure is
+	// resolved like any ambiguous Complete (see CompleteMultipartUpload).
+	IfMatch     string
+	IfNoneMatch string
 }
 
 // CompleteMultipartUploadOutput is the result of CompleteMultipartUpload.
@@ -435,6 +442,10 @@ type CompleteMultipartUploadOutput struct {
 // delay (see StallPolicy) is hedged: the same Complete is sent again beside
 // it, the first success is used, and a hedge refused with NoSuchUpload
 // makes the client check, as above, whether the first one took effect.
+// With IfMatch/IfNoneMatch, a 412 that follows an ambiguous failure is
+// checked the same way: the condition may fail because this upload's own
+// earlier attempt replaced the object; only when the upload is still
+// pending, or the object is not its result, is the 412 returned.
 func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultipartUploadInput) (*CompleteMultipartUploadOutput, error) {
 	if err := validateBucketKey(in.Bucket, in.Key); err != nil {
 		return nil, err
@@ -479,9 +490,12 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 			*out, set = *o, true
 		}
 	}
+	h := http.Header{"Content-Type": {"application/xml"}}
+	setConditions(h, in.IfMatch, in.IfNoneMatch)
+	conditional := in.IfMatch != "" || in.IfNoneMatch != ""
 	req := &request{
 		op: "CompleteMultipartUpload", method: http.MethodPost, bucket: in.Bucket, key: in.Key,
-		query: url.Values{"uploadId": {in.UploadID}}, header: http.Header{"Content-Type": {"application/xml"}},
+		query: url.Values{"uploadId": {in.UploadID}}, header: h,
 		body: bytesBody(data),
 		handle: func(resp *http.Response) error {
 			var r xmlCompleteResult
@@ -522,7 +536,9 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, in *CompleteMultip
 		// gone: an earlier attempt that ListParts still saw pending (the
 		// server was assembling the object) may have completed it since.
 		// The check gets a short time of its own: the window may be over.
-		if lf := lastFailure(err); (IsRetryable(lf) || retried && IsNoSuchUpload(lf)) && ctx.Err() == nil {
+		// A 412 on a retry may come from this upload's own earlier
+		// attempt having replaced the object.
+		if lf := lastFailure(err); (IsRetryable(lf) || retried && (IsNoSuchUpload(lf) || conditional && IsPreconditionFailed(lf))) && ctx.Err() == nil {
 			cctx, cancel := context.WithTimeout(ctx, completeCheckTimeout)
 			done, rec, cerr := c.completedAlready(cctx, in.Bucket, in.Key, in.UploadID, parts)
 			cancel()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -26,6 +27,11 @@ type PutObjectInput struct {
 	ContentMD5  string // computed when empty
 	ContentType string
 	Metadata    map[string]string
+	// IfMatch makes the PUT fail with 412 (IsPreconditionFailed) unless
+	// the object exists with this ETag; IfNoneMatch "*" makes it fail
+	// unless no object has the key. See PutObject for retries.
+	IfMatch     string
+	IfNoneMatch string
 	SSE
 }
 
@@ -35,6 +41,21 @@ type PutObjectOutput struct {
 	ETag      string
 	VersionID string
 	SSEResult
+	// Recovered is true when a conditional PUT was refused (412) after an
+	// earlier attempt had failed ambiguously, and HEAD showed that attempt
+	// had stored this body.
+	Recovered bool
+}
+
+// setConditions sets the If-Match / If-None-Match headers (standard HTTP
+// headers in both dialects).
+func setConditions(h http.Header, ifMatch, ifNoneMatch string) {
+	if ifMatch != "" {
+		h.Set("If-Match", ifMatch)
+	}
+	if ifNoneMatch != "" {
+		h.Set("If-None-Match", ifNoneMatch)
+	}
 }
 
 // readerBody turns an arbitrary reader into a re-readable body.
@@ -74,6 +95,12 @@ func readerBody(r io.Reader) (*body, error) {
 
 // PutObject uploads an object in one request. For unencrypted objects the
 // returned ETag is checked against the MD5 of what was sent.
+//
+// A conditional PUT (IfMatch, IfNoneMatch) is retried like any other; if a
+// retry is refused with 412 after an earlier attempt failed ambiguously
+// (it may have been applied), a HEAD decides: an object whose ETag is the
+// MD5 of this body is taken as this PUT's (Recovered). Under SSE-C or
+// SSE-KMS the ETag is not the MD5, so the 412 is returned as it is.
 func (c *Client) PutObject(ctx context.Context, in *PutObjectInput) (*PutObjectOutput, error) {
 	if err := validateBucketKey(in.Bucket, in.Key); err != nil {
 		return nil, err
@@ -100,7 +127,9 @@ func (c *Client) PutObject(ctx context.Context, in *PutObjectInput) (*PutObjectO
 	}
 	c.metaHeaders(h, in.Metadata)
 	c.setSSE(h, in.SSE, true)
+	setConditions(h, in.IfMatch, in.IfNoneMatch)
 	out := &PutObjectOutput{}
+	retried := false // an attempt failed ambiguously and was retried
 	err = c.do(ctx, &request{
 		op: "PutObject", method: http.MethodPut, bucket: in.Bucket, key: in.Key, header: h, body: b,
 		handle: func(resp *http.Response) error {
@@ -111,7 +140,16 @@ func (c *Client) PutObject(ctx context.Context, in *PutObjectInput) (*PutObjectO
 			}
 			return nil
 		},
+		beforeRetry: func(context.Context, error) (bool, error) {
+			retried = true
+			return false, nil
+		},
 	})
+	if err != nil && retried && IsPreconditionFailed(err) && (in.IfMatch != "" || in.IfNoneMatch != "") && ctx.Err() == nil {
+		if rec := c.putAppliedAlready(ctx, in, b.md5); rec != nil {
+			return rec, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("put object %q: %w", in.Key, err)
 	}
@@ -121,6 +159,28 @@ func (c *Client) PutObject(ctx context.Context, in *PutObjectInput) (*PutObjectO
 		}
 	}
 	return out, nil
+}
+
+// putAppliedAlready decides, after a conditional PUT was refused with 412
+// on a retry, whether an earlier ambiguous attempt stored this body: the
+// object's ETag is the body's MD5. It returns nil when that cannot be
+// shown (the object differs, the HEAD failed, or SSE hides the MD5).
+func (c *Client) putAppliedAlready(ctx context.Context, in *PutObjectInput, md5b64 string) *PutObjectOutput {
+	if in.SseKms != "" || in.SseC != "" {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(md5b64)
+	if err != nil {
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, completeCheckTimeout)
+	defer cancel()
+	head, err := c.HeadObject(hctx, &HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
+	if err != nil || !strings.EqualFold(trimETag(head.ETag), hex.EncodeToString(raw)) {
+		return nil
+	}
+	c.log.WithField("key", in.Key).WithField("req_id", head.RequestID).Info("conditional PUT refused on retry: an earlier attempt had stored it")
+	return &PutObjectOutput{RequestID: head.RequestID, ETag: head.ETag, VersionID: head.VersionID, SSEResult: head.SSEResult, Recovered: true}
 }
 
 // ObjectInfo describes an object as HEAD, GET or a listing returns it.

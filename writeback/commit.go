@@ -167,6 +167,8 @@ func (f *File) commitSingleLocked(ctx context.Context) error {
 		fillCharge = min(size, baseLimit)
 	}
 	up := f.up
+	guard := f.guardLocked()
+	ifMatch, ifNoneMatch := guard.headers()
 	f.mu.Unlock()
 	out, err := func() (*obsclient.PutObjectOutput, error) {
 		if fillCharge > 0 {
@@ -178,10 +180,14 @@ func (f *File) commitSingleLocked(ctx context.Context) error {
 		if err := f.fillGapsUnlocked(ctx, b, size, src, baseLimit); err != nil {
 			return nil, err
 		}
+		if err := guard.check(ctx, f.m, key); err != nil {
+			return nil, err
+		}
 		body := &pagesReader{b.pages, size}
-		return f.m.store.PutObject(ctx, &obsclient.PutObjectInput{
+		out, err := f.m.store.PutObject(ctx, &obsclient.PutObjectInput{
 			Bucket: f.m.cfg.Bucket, Key: key, Body: io.NewSectionReader(progressBody{body, f}, 0, size),
-			ContentMD5: body.contentMD5(), Metadata: meta, SSE: f.m.cfg.SSE})
+			ContentMD5: body.contentMD5(), Metadata: meta, SSE: f.m.cfg.SSE, IfMatch: ifMatch, IfNoneMatch: ifNoneMatch})
+		return out, guard.refused(f.m, key, err)
 	}()
 	if err == nil && up != nil && up.id != "" {
 		f.m.abort(up.key, up.id) // parts uploaded before a shrink below one part
@@ -262,8 +268,9 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 		}
 		jobs[i] = j
 	}
+	guard := f.guardLocked()
 	f.mu.Unlock()
-	etag, reqID, err := f.runCommitJobs(ctx, up, jobs, meta, src, baseLimit, size)
+	etag, reqID, err := f.runCommitJobs(ctx, up, jobs, meta, src, baseLimit, size, guard)
 	f.mu.Lock()
 	if err != nil {
 		return err
@@ -299,7 +306,7 @@ func (f *File) commitMultipartLocked(ctx context.Context) error {
 // runCommitJobs uploads, copies and fills the parts in parallel (bounded
 // by the mount-wide upload limit) and completes the upload, under the
 // commit's context cctx. It runs without mu while the commit runs.
-func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit, size int64) (etag, reqID string, err error) {
+func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, meta map[string]string, src source, baseLimit, size int64, guard commitGuard) (etag, reqID string, err error) {
 	if err := f.initUpload(up, meta); err != nil {
 		return "", "", err
 	}
@@ -347,10 +354,14 @@ func (f *File) runCommitJobs(cctx context.Context, up *upload, jobs []*partJob, 
 		return "", "", fmt.Errorf("internal error: parts hold %d bytes, file has %d", end, size)
 	}
 	sort.Slice(parts, func(a, b int) bool { return parts[a].PartNumber < parts[b].PartNumber })
-	out, err := f.m.store.CompleteMultipartUpload(cctx, &obsclient.CompleteMultipartUploadInput{
-		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, Parts: parts})
-	if err != nil {
+	if err := guard.check(cctx, f.m, up.key); err != nil {
 		return "", "", err
+	}
+	ifMatch, ifNoneMatch := guard.headers()
+	out, err := f.m.store.CompleteMultipartUpload(cctx, &obsclient.CompleteMultipartUploadInput{
+		Bucket: f.m.cfg.Bucket, Key: up.key, UploadID: up.id, Parts: parts, IfMatch: ifMatch, IfNoneMatch: ifNoneMatch})
+	if err != nil {
+		return "", "", guard.refused(f.m, up.key, err)
 	}
 	f.m.cfg.Journal.EndUpload(up.id)
 	return out.ETag, out.RequestID, nil

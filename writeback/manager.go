@@ -62,6 +62,9 @@ type Config struct {
 	// (page.go), so that a use after release reads garbage instead of
 	// plausible bytes. A testing aid: it costs a memset per page.
 	PoisonFreedPages bool
+	// Conditions says how a commit makes sure it replaces the version its
+	// file is based on (conditions.go). Default ConditionsStore.
+	Conditions ConditionMode
 }
 
 // Defaults for Config.
@@ -142,6 +145,9 @@ func (c Config) Validate() error {
 	}
 	if c.CommitTimeout < 0 {
 		return errors.New("negative commit timeout")
+	}
+	if c.Conditions < ConditionsStore || c.Conditions > ConditionsOff {
+		return fmt.Errorf("unknown condition mode %d", int(c.Conditions))
 	}
 	return nil
 }

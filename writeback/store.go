@@ -31,6 +31,9 @@ import (
 //   - Failures of the service come back as *obsclient.Error (errors.As),
 //     carrying the request ID; obsclient.IsNotFound and
 //     obsclient.IsPreconditionFailed classify them.
+//   - PutObject and CompleteMultipartUpload honour IfMatch/IfNoneMatch
+//     with a 412 (or 404 NoSuchKey for IfMatch of a missing key), unless
+//     Config.Conditions says the store ignores them (conditions.go).
 type Store interface {
 	InitiateMultipartUpload(ctx context.Context, in *obsclient.InitiateMultipartUploadInput) (*obsclient.InitiateMultipartUploadOutput, error)
 	UploadPart(ctx context.Context, in *obsclient.UploadPartInput) (*obsclient.UploadPartOutput, error)
@@ -38,6 +41,7 @@ type Store interface {
 	CompleteMultipartUpload(ctx context.Context, in *obsclient.CompleteMultipartUploadInput) (*obsclient.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(ctx context.Context, in *obsclient.AbortMultipartUploadInput) (*obsclient.AbortMultipartUploadOutput, error)
 	PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*obsclient.PutObjectOutput, error)
+	HeadObject(ctx context.Context, in *obsclient.HeadObjectInput) (*obsclient.HeadObjectOutput, error)
 	GetObject(ctx context.Context, in *obsclient.GetObjectInput) (*obsclient.GetObjectOutput, error)
 	DeleteObject(ctx context.Context, in *obsclient.DeleteObjectInput) (*obsclient.DeleteObjectOutput, error)
 }

@@ -589,11 +589,12 @@ func serve(o *options, ready *reporter) error {
 		return err
 	}
 	defer cache.Close()
+	cond := conditionMode(context.Background(), client, o, sse, log.WithField("layer", "writeback"))
 	wb, err := writeback.New(client, writeback.Config{
 		Bucket: o.bucket, PartSize: o.partSize, TierParts: o.tierParts, Concurrency: o.concurrency,
 		WriteBuffer: o.writeBuffer, Cache: cache, ReadAhead: max(o.readAhead, 1), SSE: sse,
 		StagingPrefix: o.prefix + fs.StagingDir + "/", Logger: log.WithField("layer", "writeback"),
-		PoisonFreedPages: o.poison, Journal: wbJournal, CommitTimeout: o.opTimeout,
+		PoisonFreedPages: o.poison, Journal: wbJournal, CommitTimeout: o.opTimeout, Conditions: cond,
 	})
 	if err != nil {
 		return err

@@ -43,6 +43,7 @@ type options struct {
 	uid, gid          uint32
 	fileMode, dirMode uint32
 	statCacheTTL      time.Duration
+	conditionalWrites string // auto, on, off
 	retries           int
 	opTimeout         time.Duration
 	stopTimeout       time.Duration // SIGTERM or unmount: how long open files and pending commits may take
@@ -151,6 +152,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fl.Var(modeValue{&o.fileMode}, "file-mode", "permissions of files without mode metadata")
 	fl.Var(modeValue{&o.dirMode}, "dir-mode", "permissions of directories without mode metadata")
 	fl.DurationVar(&o.statCacheTTL, "stat-cache-ttl", 5*time.Second, "how long lookups, attributes and listings are cached")
+	fl.StringVar(&o.conditionalWrites, "conditional-writes", "auto", "commit only over the version read (If-Match, If-None-Match), so that another writer's object is never lost: on, off, or auto (probe the store at mount; without support, compare with a HEAD before each commit)")
 	fl.IntVar(&o.retries, "retries", -1, "retries of a failed request (network errors, stalls, 5xx, throttling), with growing backoff; -1: as many as its time window allows")
 	fl.DurationVar(&o.opTimeout, "op-timeout", defaultOpTimeout, "time budget of an operation that needs the store (read, write, lookup...): then it fails with EIO; close, fsync and rename fail after this long without progress (at least 1s)")
 	fl.DurationVar(&o.stopTimeout, "stop-timeout", defaultStopTimeout, "at SIGTERM/SIGINT or unmount, how long obsfs waits for open files to be closed and pending commits to finish; then it aborts what is left (the journal keeps what an abort cannot remove within 10s, for the next mount)")
@@ -351,6 +353,11 @@ func parseCommand(args []string, extra func(*pflag.FlagSet), usage string) (*opt
 		// 0 is refused too: every operation is bounded, and a 0 read as
 		// "unset" would silently become the default.
 		return nil, fmt.Errorf("--op-timeout %v must be at least 1s", o.opTimeout)
+	}
+	switch o.conditionalWrites {
+	case "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("--conditional-writes must be auto, on or off, not %q", o.conditionalWrites)
 	}
 	switch o.sse {
 	case "", "kms", "c":

@@ -217,6 +217,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"op timeout below 1s", append([]string{"bucket", "/mnt", "--op-timeout=500ms"}, ep...), "--op-timeout 500ms must be at least 1s"},
 		{"op timeout without unit", append([]string{"bucket", "/mnt", "--op-timeout=30"}, ep...), `invalid argument "30" for "--op-timeout" flag`},
 		{"negative stat cache ttl", append([]string{"bucket", "/mnt", "--stat-cache-ttl=-1s"}, ep...), "--stat-cache-ttl must not be negative"},
+		{"bad conditional writes", append([]string{"bucket", "/mnt", "--conditional-writes=maybe"}, ep...), "--conditional-writes must be auto, on or off"},
 		{"bad mode", append([]string{"bucket", "/mnt", "--file-mode", "0999"}, ep...), `"0999" is not an octal mode`},
 		{"unknown sse", append([]string{"bucket", "/mnt", "--sse", "aes"}, ep...), `--sse "aes": want kms or c`},
 		{"sse-c without key file", append([]string{"bucket", "/mnt", "--sse=c"}, ep...), "--sse=c needs --sse-c-key-file"},

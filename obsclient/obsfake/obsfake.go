@@ -1,7 +1,8 @@
 // Package obsfake is an in-memory object store with the method set of
 // *obsclient.Client, for unit tests and fault injection. It keeps S3
 // semantics that the mount relies on: multipart uploads whose parts can be
-// overwritten, Complete checking part ETags and the minimum part size, ranged and conditional GETs, copies with copy-source-if-match,
+// overwritten, Complete checking part ETags and the minimum part size, ranged and conditional GETs, copies with copy-source-if-match, conditional
+// PUT and Complete (If-Match, If-None-Match),
 // listings with prefix, delimiter and markers. Errors are *obsclient.Error
 // with a request ID, as the real client returns them; keys and metadata the
 // client refuses before sending are refused alike (ErrInvalidArgument).
@@ -406,6 +407,9 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in *obsclient.Compl
 	if !ok || u.key != in.Key {
 		return nil, s.errLocked(404, "NoSuchUpload", "The specified multipart upload does not exist.")
 	}
+	if err := s.checkConditionsLocked(in.Key, in.IfMatch, in.IfNoneMatch); err != nil {
+		return nil, err
+	}
 	// The client sends the parts sorted by number, whatever the order given.
 	parts := append([]obsclient.CompletedPart(nil), in.Parts...)
 	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
@@ -522,10 +526,32 @@ func (s *Store) PutObject(ctx context.Context, in *obsclient.PutObjectInput) (*o
 	if !checkMD5(data, in.ContentMD5) {
 		return nil, s.errLocked(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
 	}
+	if err := s.checkConditionsLocked(in.Key, in.IfMatch, in.IfNoneMatch); err != nil {
+		return nil, err
+	}
 	s.bytesIn += int64(len(data))
 	etag := quote(md5hex(data))
 	s.objects[in.Key] = &object{data: data, etag: etag, meta: copyMeta(in.Metadata), ctype: contentType(in.ContentType), mtime: s.mtimeLocked()}
 	return &obsclient.PutObjectOutput{RequestID: s.reqIDLocked(), ETag: etag}, nil
+}
+
+// checkConditionsLocked applies If-Match / If-None-Match of a write as
+// MinIO and S3 do: 412 PreconditionFailed, or 404 NoSuchKey for If-Match
+// of a missing key. Called with mu held.
+func (s *Store) checkConditionsLocked(key, ifMatch, ifNoneMatch string) error {
+	o, exists := s.objects[key]
+	if ifMatch != "" {
+		if !exists {
+			return s.errLocked(404, "NoSuchKey", "The specified key does not exist.")
+		}
+		if ifMatch != "*" && unquote(ifMatch) != unquote(o.etag) {
+			return s.errLocked(412, "PreconditionFailed", "If-Match failed")
+		}
+	}
+	if ifNoneMatch != "" && exists && (ifNoneMatch == "*" || unquote(ifNoneMatch) == unquote(o.etag)) {
+		return s.errLocked(412, "PreconditionFailed", "If-None-Match failed")
+	}
+	return nil
 }
 
 // mtimeLocked is the modification time of an object written now, in the

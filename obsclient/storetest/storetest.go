@@ -74,6 +74,7 @@ func Run(t *testing.T, opts Options, newStore func(t *testing.T) (Store, string)
 		{"NotFound", testNotFound},
 		{"InvalidInput", testInvalidInput},
 		{"Conditional", testConditional},
+		{"ConditionalWrite", testConditionalWrite},
 		{"List", testList},
 		{"ListDirMarkers", testListDirMarkers},
 		{"ListDirMarkersOnePerPage", testListDirMarkersOnePerPage},
@@ -465,6 +466,79 @@ func testConditional(t *testing.T, e *env) {
 		SourceBucket: e.b, SourceKey: "c", SourceIfMatch: out.ETag}); err != nil {
 		t.Errorf("UploadPartCopy if-match its ETag: %v", err)
 	}
+}
+
+// testConditionalWrite: If-None-Match "*" and If-Match on PutObject and
+// CompleteMultipartUpload; a refusal is 412 PreconditionFailed (404
+// NoSuchKey for If-Match of a missing key, as on S3), leaves the object as
+// it was and, for Complete, the upload pending.
+func testConditionalWrite(t *testing.T, e *env) {
+	other := `"` + md5hex([]byte("other")) + `"`
+	put := func(key, data, ifMatch, ifNoneMatch string) (*obsclient.PutObjectOutput, error) {
+		return e.s.PutObject(e.ctx, &obsclient.PutObjectInput{Bucket: e.b, Key: key, Body: strings.NewReader(data),
+			IfMatch: ifMatch, IfNoneMatch: ifNoneMatch})
+	}
+	// PUT If-None-Match: * creates once.
+	first, err := put("new", "one", "", "*")
+	if err != nil {
+		t.Fatalf("PutObject If-None-Match * of a new key: %v", err)
+	}
+	_, err = put("new", "two", "", "*")
+	wantError(t, "PutObject If-None-Match * of an existing key", err, http.StatusPreconditionFailed, "PreconditionFailed")
+	e.want(t, "new", []byte("one"))
+	// PUT If-Match: the ETag read, then a stale one.
+	second, err := put("new", "three", first.ETag, "")
+	if err != nil {
+		t.Fatalf("PutObject If-Match its ETag: %v", err)
+	}
+	_, err = put("new", "four", first.ETag, "")
+	wantError(t, "PutObject If-Match a replaced ETag", err, http.StatusPreconditionFailed, "PreconditionFailed")
+	_, err = put("new", "four", other, "")
+	wantError(t, "PutObject If-Match another ETag", err, http.StatusPreconditionFailed, "PreconditionFailed")
+	e.want(t, "new", []byte("three"))
+	if unquote(e.head(t, "new").ETag) != unquote(second.ETag) {
+		t.Errorf("ETag changed by refused PUTs")
+	}
+
+	// Complete If-None-Match: * refused on an existing key leaves the
+	// upload pending; it completes on a fresh key.
+	p1 := randomBytes(7, partSize)
+	id := e.initiate(t, "new", nil)
+	defer e.abort(t, "new", id)
+	cp := e.part(t, "new", id, 1, p1)
+	_, err = e.s.CompleteMultipartUpload(e.ctx, &obsclient.CompleteMultipartUploadInput{Bucket: e.b, Key: "new", UploadID: id,
+		Parts: []obsclient.CompletedPart{cp}, IfNoneMatch: "*"})
+	wantError(t, "Complete If-None-Match * of an existing key", err, http.StatusPreconditionFailed, "PreconditionFailed")
+	_, err = e.s.CompleteMultipartUpload(e.ctx, &obsclient.CompleteMultipartUploadInput{Bucket: e.b, Key: "new", UploadID: id,
+		Parts: []obsclient.CompletedPart{cp}, IfMatch: other})
+	wantError(t, "Complete If-Match another ETag", err, http.StatusPreconditionFailed, "PreconditionFailed")
+	e.want(t, "new", []byte("three"))
+	if _, err := e.s.ListParts(e.ctx, &obsclient.ListPartsInput{Bucket: e.b, Key: "new", UploadID: id}); err != nil {
+		t.Errorf("ListParts after refused Completes: %v, want the upload pending", err)
+	}
+	out, err := e.s.CompleteMultipartUpload(e.ctx, &obsclient.CompleteMultipartUploadInput{Bucket: e.b, Key: "new", UploadID: id,
+		Parts: []obsclient.CompletedPart{cp}, IfMatch: second.ETag})
+	if err != nil {
+		t.Fatalf("Complete If-Match the current ETag: %v", err)
+	}
+	e.want(t, "new", p1)
+	if unquote(out.ETag) != multipartETag(p1) {
+		t.Errorf("Complete ETag %s, want %s", out.ETag, multipartETag(p1))
+	}
+
+	id2 := e.initiate(t, "fresh", nil)
+	defer e.abort(t, "fresh", id2)
+	cp2 := e.part(t, "fresh", id2, 1, p1)
+	_, err = e.s.CompleteMultipartUpload(e.ctx, &obsclient.CompleteMultipartUploadInput{Bucket: e.b, Key: "fresh", UploadID: id2,
+		Parts: []obsclient.CompletedPart{cp2}, IfMatch: other})
+	wantError(t, "Complete If-Match of a missing key", err, http.StatusNotFound, "NoSuchKey")
+	_, err = put("fresh", "x", other, "")
+	wantError(t, "PutObject If-Match of a missing key", err, http.StatusNotFound, "NoSuchKey")
+	if _, err := e.s.CompleteMultipartUpload(e.ctx, &obsclient.CompleteMultipartUploadInput{Bucket: e.b, Key: "fresh", UploadID: id2,
+		Parts: []obsclient.CompletedPart{cp2}, IfNoneMatch: "*"}); err != nil {
+		t.Fatalf("Complete If-None-Match * of a missing key: %v", err)
+	}
+	e.want(t, "fresh", p1)
 }
 
 // listing is a whole listing gathered page by page.
