@@ -6,12 +6,13 @@ import (
 
 // relistMax is the largest directory (entries of its last listing) whose
 // lookups, once the listing expired, list the directory again instead of
-// probing the name: one page of a listing answers every name for another
-// --stat-cache-ttl, where a probe costs a HEAD and a listing per name. A
-// program creating many files in a directory (cp -r, tar -x, a build) thus
-// pays one listing per TTL for all its negative lookups; a larger
-// directory keeps the per-name probe, whose cost does not grow with it.
-const relistMax = 1000
+// probing the name: a listing (one request per 1,000 entries) answers
+// every name for another --stat-cache-ttl, where a probe costs a HEAD and
+// a listing per name. A program creating many files in a directory (cp
+// -r, tar -x, a build) thus pays a few listings per TTL for all its
+// negative lookups. A larger directory keeps the per-name probe: its
+// listing would take long enough to stall the lookup waiting for it.
+const relistMax = 10000
 
 // relisted answers the lookup of name in d from a new listing of d, when
 // the cached one expired and held at most relistMax entries. known is
