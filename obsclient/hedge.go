@@ -70,43 +70,13 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 	results := make(chan leg, 2)
 	fire := make(chan struct{}, 1)
 
-	// The first request's progress: the delay runs from the end of its
-	// request until its first response byte.
-	var mu sync.Mutex
-	var wrote time.Time   // guarded by mu
-	var responded bool    // guarded by mu
-	var timer *time.Timer // guarded by mu
-	var primaryDone bool  // guarded by mu; the first request has ended
-	trace := &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			mu.Lock()
-			defer mu.Unlock()
-			if wrote.IsZero() && !responded && !primaryDone {
-				wrote = time.Now()
-				timer = time.AfterFunc(delay, func() {
-					select {
-					case fire <- struct{}{}:
-					default:
-					}
-				})
-			}
-		},
-		GotFirstResponseByte: func() {
-			mu.Lock()
-			defer mu.Unlock()
-			responded = true
-			if timer != nil {
-				timer.Stop()
-			}
-			if !wrote.IsZero() {
-				c.lat.record(req.op, time.Since(wrote))
-			}
-		},
-	}
+	// The first request's progress; its latency is recorded when it
+	// answers.
+	w := &firstByteWatch{}
+	trace := w.trace(delay, fire, func(d time.Duration) { c.lat.record(req.op, d) })
 	waiting := func() bool { // the first request is still waiting
-		mu.Lock()
-		defer mu.Unlock()
-		return !primaryDone
+		done, _ := w.state()
+		return !done
 	}
 
 	pctx, cancelP := context.WithCancel(cl.wctx)
@@ -124,12 +94,7 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 			}
 		}
 		if !hedge {
-			mu.Lock()
-			primaryDone = true
-			if timer != nil {
-				timer.Stop()
-			}
-			mu.Unlock()
+			w.finish()
 		}
 		results <- leg{hedge: hedge, err: err, status: lc.status, sent: lc.sent, reqID: lc.reqID, dur: time.Since(t0)}
 	}
@@ -173,7 +138,7 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 				}
 				if l.hedge {
 					observeHedge(l, true)
-					c.recordUnanswered(req.op, &mu, &wrote, &responded)
+					w.recordUnanswered(c.lat, req.op)
 					c.log.WithFields(logrus.Fields{"op": req.op, "bucket": req.bucket, "key": req.key,
 						"attempt": n, "req_id": l.reqID, "after": delay}).
 						Info("obs request had no response; a hedged second request answered first")
@@ -189,7 +154,7 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 				continue
 			}
 			if hedgeSent {
-				c.recordUnanswered(req.op, &mu, &wrote, &responded)
+				w.recordUnanswered(c.lat, req.op)
 			}
 			first := failed[0]
 			if len(failed) == 2 {
@@ -215,15 +180,74 @@ func (c *Client) hedged(cl *call, req *request, n int) error {
 	}
 }
 
+// firstByteWatch times the first request of a hedged pair: the hedge
+// delay runs from the end of its request until its first response byte.
+type firstByteWatch struct {
+	mu        sync.Mutex
+	wrote     time.Time   // guarded by mu: when the request was sent
+	responded bool        // guarded by mu: its response began (or was given up on)
+	timer     *time.Timer // guarded by mu
+	done      bool        // guarded by mu: the first request has ended
+}
+
+// trace is the first request's trace: delay after the request was sent
+// without a response byte, it signals fire (without blocking); when the
+// response begins it calls onFirstByte, if set, with the latency.
+func (w *firstByteWatch) trace(delay time.Duration, fire chan struct{}, onFirstByte func(time.Duration)) *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.wrote.IsZero() && !w.responded && !w.done {
+				w.wrote = time.Now()
+				w.timer = time.AfterFunc(delay, func() {
+					select {
+					case fire <- struct{}{}:
+					default:
+					}
+				})
+			}
+		},
+		GotFirstResponseByte: func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.responded = true
+			if w.timer != nil {
+				w.timer.Stop()
+			}
+			if onFirstByte != nil && !w.wrote.IsZero() {
+				onFirstByte(time.Since(w.wrote))
+			}
+		},
+	}
+}
+
+// finish marks the first request ended.
+func (w *firstByteWatch) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// state reports whether the first request ended, and whether its
+// response began.
+func (w *firstByteWatch) state() (done, responded bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.done, w.responded
+}
+
 // recordUnanswered records, for a first request that was hedged and never
-// got a response, the time it waited, as a latency of kind op: like a stall,
-// it took at least that (so that a store that is merely slow raises the
-// hedge delay instead of being hedged on every request).
-func (c *Client) recordUnanswered(op string, mu *sync.Mutex, wrote *time.Time, responded *bool) {
-	mu.Lock()
-	defer mu.Unlock()
-	if !*responded && !wrote.IsZero() {
-		*responded = true
-		c.lat.record(op, time.Since(*wrote))
+// answered, the time it waited as its latency, so that a merely slow store
+// raises the hedge delay instead of being hedged on every request.
+func (w *firstByteWatch) recordUnanswered(lat *latencies, op string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.responded && !w.wrote.IsZero() {
+		w.responded = true
+		lat.record(op, time.Since(w.wrote))
 	}
 }

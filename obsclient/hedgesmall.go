@@ -148,40 +148,12 @@ func (c *Client) hedgedSmall(cl *call, req *request, n int, d, ds, delay time.Du
 	results := make(chan smallLeg, 2)
 	fire := make(chan struct{}, 1)
 
-	// The first request's progress: the delay runs from the end of its
-	// request until its first response byte.
-	var mu sync.Mutex
-	var wrote time.Time   // guarded by mu
-	var responded bool    // guarded by mu
-	var timer *time.Timer // guarded by mu
-	var primaryDone bool  // guarded by mu
-	trace := &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			mu.Lock()
-			defer mu.Unlock()
-			if wrote.IsZero() && !responded && !primaryDone {
-				wrote = time.Now()
-				timer = time.AfterFunc(delay, func() {
-					select {
-					case fire <- struct{}{}:
-					default:
-					}
-				})
-			}
-		},
-		GotFirstResponseByte: func() {
-			mu.Lock()
-			defer mu.Unlock()
-			responded = true
-			if timer != nil {
-				timer.Stop()
-			}
-		},
-	}
+	// The first request's progress.
+	w := &firstByteWatch{}
+	trace := w.trace(delay, fire, nil)
 	waiting := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return !primaryDone && !responded
+		done, responded := w.state()
+		return !done && !responded
 	}
 
 	// The handlers run one at a time; the first success wins.
@@ -222,12 +194,7 @@ func (c *Client) hedgedSmall(cl *call, req *request, n int, d, ds, delay time.Du
 		t0 := time.Now()
 		st, k, err := c.attempt(&lc, &hreq, n, d, ds)
 		if !hedge {
-			mu.Lock()
-			primaryDone = true
-			if timer != nil {
-				timer.Stop()
-			}
-			mu.Unlock()
+			w.finish()
 		}
 		results <- smallLeg{leg: leg{hedge: hedge, err: err, status: lc.status, sent: lc.sent, reqID: lc.reqID,
 			dur: time.Since(t0)}, stalled: st, kept: k}
@@ -290,7 +257,7 @@ func (c *Client) hedgedSmall(cl *call, req *request, n int, d, ds, delay time.Du
 				}
 				if l.hedge && hedgeSent {
 					observeHedge(l, true)
-					c.recordUnanswered(req.op, &mu, &wrote, &responded)
+					w.recordUnanswered(c.lat, req.op)
 					c.log.WithFields(logrus.Fields{"op": req.op, "bucket": req.bucket, "key": req.key,
 						"attempt": n, "req_id": l.reqID, "after": delay}).
 						Info("obs request had no response; a hedged second request answered first")
